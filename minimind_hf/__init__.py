@@ -1,0 +1,25 @@
+"""minimind-hf: MiniMind small LLMs as a registered transformers model, with an SFT stack on Trainer."""
+
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+from .configuration_minimind import MiniMindConfig
+from .modeling_minimind import MiniMindForCausalLM, MiniMindModel, MiniMindPreTrainedModel
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_TOKENIZER_DIR = PACKAGE_DIR / "tokenizer"
+DEMO_DATA_DIR = PACKAGE_DIR / "demo_data"
+
+AutoConfig.register(MiniMindConfig.model_type, MiniMindConfig, exist_ok=True)
+AutoModel.register(MiniMindConfig, MiniMindModel, exist_ok=True)
+AutoModelForCausalLM.register(MiniMindConfig, MiniMindForCausalLM, exist_ok=True)
+
+__all__ = [
+    "BUNDLED_TOKENIZER_DIR",
+    "DEMO_DATA_DIR",
+    "MiniMindConfig",
+    "MiniMindForCausalLM",
+    "MiniMindModel",
+    "MiniMindPreTrainedModel",
+]
