@@ -14,6 +14,11 @@ DEMO_DATA_DIR = PACKAGE_DIR / "demo_data"
 AutoConfig.register(MiniMindConfig.model_type, MiniMindConfig, exist_ok=True)
 AutoModel.register(MiniMindConfig, MiniMindModel, exist_ok=True)
 AutoModelForCausalLM.register(MiniMindConfig, MiniMindForCausalLM, exist_ok=True)
+# save_pretrained then writes `auto_map` and copies configuration_/modeling_minimind.py next to the weights, so the
+# folder loads with trust_remote_code=True where minimind_hf is not installed.
+MiniMindConfig.register_for_auto_class()
+MiniMindModel.register_for_auto_class("AutoModel")
+MiniMindForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
 __all__ = [
     "BUNDLED_TOKENIZER_DIR",
