@@ -1,0 +1,395 @@
+"""SFT datasets: load files or hub datasets, validate them, and tokenize + mask them into a cached `Dataset`.
+
+    load_sft_dataset("data/sft.jsonl", tokenizer, max_length=340)         # -> Dataset(input_ids, labels, length)
+    tokenize_conversation(messages, tokenizer)                              # -> {"input_ids", "labels"}
+    python -m minimind_hf.data inspect configs/sft.yaml --n 3               # look at what is supervised
+
+Reading and formats live in `minimind_hf.formats`, the masking of one conversation in `minimind_hf.masking`; this
+module runs the masking through ``datasets.map`` (batched, ``num_proc``, progress bar) under explicit fingerprints,
+so a rerun with the same files, tokenizer, template and options tokenizes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .formats import (
+    FORMAT_VERSION,
+    SFTDataError,
+    files_fingerprint,
+    iter_conversations,
+    iter_file,
+    iter_rows,
+    parse_mixture,
+    resolve_local,
+)
+from .masking import (
+    DEFAULT_EMPTY_THINK_RATIO,
+    IGNORE_INDEX,
+    MASKING_VERSION,
+    SYSTEM_PROMPTS,
+    TRAIN_ON,
+    SFTOptions,
+    encode_conversations,
+    tokenize_conversation,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_EMPTY_THINK_RATIO",
+    "SFTDataError",
+    "SFTDataStats",
+    "SYSTEM_PROMPTS",
+    "TRAIN_ON",
+    "load_sft_dataset",
+    "tokenize_conversation",
+]
+
+BUNDLED_TOKENIZER = Path(__file__).resolve().parent / "tokenizer"
+KEPT, INVALID, NO_SUPERVISION = 0, 1, 2  # per-sample status column
+
+
+@dataclass
+class SFTDataStats:
+    """What preprocessing did; lengths are in tokens after truncation, over the kept samples."""
+
+    samples_in: int = 0
+    invalid: int = 0
+    dropped: int = 0
+    kept: int = 0
+    truncated: int = 0
+    tokens: int = 0
+    supervised_tokens: int = 0
+    length_mean: float = 0.0
+    length_p50: float = 0.0
+    length_p90: float = 0.0
+    length_p99: float = 0.0
+    supervised_fraction: float = 0.0
+    sources: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"samples in {self.samples_in}, kept {self.kept}, dropped {self.dropped} (no supervised token left), "
+            f"skipped {self.invalid} invalid, truncated {self.truncated}; length mean {self.length_mean:.1f}, "
+            f"p50 {self.length_p50:.0f}, p90 {self.length_p90:.0f}, p99 {self.length_p99:.0f}; "
+            f"supervised tokens {self.supervised_tokens}/{self.tokens} ({self.supervised_fraction:.1%})"
+        )
+
+
+def load_sft_dataset(
+    dataset_name,
+    tokenizer,
+    *,
+    max_length: int | None = None,
+    train_on: str = "assistant",
+    system_prompt_ratio: float = 0.2,
+    empty_think_ratio: float = DEFAULT_EMPTY_THINK_RATIO,
+    seed: int = 42,
+    skip_invalid: bool = False,
+    num_proc: int | None = None,
+    system_prompts=SYSTEM_PROMPTS,
+    cache_dir: str | None = None,
+    return_stats: bool = False,
+):
+    """Load, validate, render, tokenize and mask SFT data into a cached ``Dataset(input_ids, labels, length)``.
+
+    ``dataset_name``: a file (.jsonl/.json/.parquet), directory, glob or hub dataset (``owner/name``, or one file of
+    it as ``hf://datasets/owner/name/sft_512.jsonl``) — or a mixture: ``"a.jsonl:0.7,b/*.jsonl:0.3"``, a list
+    of such strings, or a dict ``{source: ratio}``. A ratio is the fraction of that source's samples used (drawn
+    with ``seed``; above 1 repeats the source). Samples keep file order; the Trainer's sampler shuffles.
+
+    Bad records raise `SFTDataError` naming file and line, or with ``skip_invalid`` are skipped and counted.
+    Samples whose supervised tokens are all cut by ``max_length`` are dropped. Both steps are cached by datasets'
+    fingerprints: a rerun with the same files, tokenizer, template and options tokenizes nothing.
+    Returns the dataset, or ``(dataset, SFTDataStats)`` with ``return_stats=True``.
+    """
+    from datasets import concatenate_datasets
+
+    opts = SFTOptions(max_length, train_on, system_prompt_ratio, empty_think_ratio, seed, tuple(system_prompts))
+    raw_parts, source_rows = [], {}
+    for index, (source, ratio) in enumerate(parse_mixture(dataset_name)):
+        raw = _read_source(source, cache_dir)
+        errors = raw.data.column("error")
+        if errors.null_count < len(raw):
+            if not skip_invalid:
+                first = next(e for e in errors.to_pylist() if e is not None)
+                raise SFTDataError(f"{first}  (pass skip_invalid=True to skip bad records)")
+            logger.warning("%s: %d invalid records will be skipped", source, len(raw) - errors.null_count)
+        raw = _subsample(raw, ratio, seed, index)
+        source_rows[source] = source_rows.get(source, 0) + len(raw)
+        raw_parts.append(raw)
+    raw = raw_parts[0] if len(raw_parts) == 1 else concatenate_datasets(raw_parts)
+
+    fingerprint = _hash(
+        raw._fingerprint, tokenizer_fingerprint(tokenizer), asdict(opts), skip_invalid, MASKING_VERSION
+    )
+    processed = raw.map(
+        _tokenize_rows,
+        batched=True,
+        batch_size=1000,
+        num_proc=num_proc,
+        fn_kwargs={"tokenizer": tokenizer, "opts": opts, "skip_invalid": skip_invalid},
+        remove_columns=raw.column_names,
+        features=_processed_features(),
+        new_fingerprint=fingerprint,
+        desc="Tokenizing SFT conversations",
+    )
+    stats = _stats(processed, source_rows)
+    logger.info("SFT data %s: %s", dataset_name, stats.summary())
+    if stats.kept == 0:
+        raise SFTDataError(f"{dataset_name}: no sample has a supervised token left ({stats.summary()})")
+    status = np.asarray(processed.data.column("status"))
+    if stats.kept < len(processed):
+        keep = np.flatnonzero(status == KEPT)
+        processed = processed.select(keep, new_fingerprint=_hash(fingerprint, "kept"))
+    dataset = processed.select_columns(["input_ids", "labels", "length"])
+    return (dataset, stats) if return_stats else dataset
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Hash of everything about a tokenizer that changes tokenization or rendering."""
+    parts = (
+        type(tokenizer).__name__,
+        tokenizer.backend_tokenizer.to_str(),
+        tokenizer.chat_template,
+        tokenizer.special_tokens_map,
+    )
+    return _hash(*parts)
+
+
+def _hash(*parts) -> str:
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _raw_features():
+    from datasets import Features, Value
+
+    return Features({name: Value("string") for name in ("messages", "tools", "location", "error")})
+
+
+def _processed_features():
+    from datasets import Features, Sequence, Value
+
+    return Features(
+        {
+            "input_ids": Sequence(Value("int32")),
+            "labels": Sequence(Value("int32")),
+            "length": Value("int32"),
+            "num_supervised": Value("int32"),
+            "truncated": Value("bool"),
+            "status": Value("int8"),
+        }
+    )
+
+
+def _generate_from_files(files):
+    for path in files:
+        yield from iter_conversations(iter_file(path))
+
+
+def _generate_from_hub(name, dataset):
+    yield from iter_conversations(iter_rows(name, dataset))
+
+
+def _read_source(source: str, cache_dir):
+    from datasets import Dataset
+
+    files = resolve_local(source)
+    if files is not None:
+        generator, gen_kwargs, fingerprint = _generate_from_files, {"files": files}, files_fingerprint(files)
+    else:
+        hub = _load_hub(source, cache_dir)
+        generator, gen_kwargs = _generate_from_hub, {"name": source, "dataset": hub}
+        fingerprint = _hash("hub", source, hub._fingerprint, FORMAT_VERSION)
+    return Dataset.from_generator(
+        generator, features=_raw_features(), gen_kwargs=gen_kwargs, cache_dir=cache_dir, fingerprint=fingerprint
+    )
+
+
+def _load_hub(source: str, cache_dir):
+    """``owner/name`` (its train split), or one file as ``hf://datasets/owner/name/path/file.jsonl``."""
+    from datasets import load_dataset
+
+    if source.startswith("hf://"):
+        builder = "parquet" if source.endswith(".parquet") else "json"
+        args, kwargs = (builder,), {"data_files": source}
+    else:
+        args, kwargs = (source,), {}
+    try:
+        return load_dataset(*args, split="train", cache_dir=cache_dir, **kwargs)
+    except Exception as err:  # offline, not found, gated, bad files: all mean "cannot use this source"
+        raise SFTDataError(
+            f"{source}: not a local file, directory or glob, and loading it from the Hugging Face Hub failed "
+            f"({type(err).__name__}: {err})"
+        ) from None
+
+
+def _subsample(raw, ratio: float, seed: int, index: int):
+    if ratio == 1.0:
+        return raw
+    rng = np.random.default_rng([seed, index])
+    repeats, fraction = divmod(ratio, 1.0)
+    n = len(raw)
+    extra = np.sort(rng.choice(n, size=round(fraction * n), replace=False))
+    indices = np.concatenate([np.tile(np.arange(n), int(repeats)), extra])
+    return raw.select(indices, new_fingerprint=_hash(raw._fingerprint, "mix", ratio, seed, index))
+
+
+def _tokenize_rows(batch, tokenizer, opts: SFTOptions, skip_invalid: bool) -> dict:
+    conversations, locations = [], []
+    for messages, tools, location, error in zip(
+        batch["messages"], batch["tools"], batch["location"], batch["error"], strict=True
+    ):
+        if error is None:
+            key = f"{messages}\0{tools or ''}"
+            conversations.append((json.loads(messages), json.loads(tools) if tools else None, key))
+        locations.append(location if error is None else None)  # None: invalid, found while reading
+    results = iter(encode_conversations(conversations, tokenizer, opts))
+    out = {name: [] for name in _processed_features()}
+    for location in locations:
+        result = None if location is None else next(results)
+        if isinstance(result, SFTDataError) and not skip_invalid:
+            raise SFTDataError(f"{location}: {result}  (pass skip_invalid=True to skip bad records)")
+        if result is None or isinstance(result, SFTDataError):
+            result, status = {"input_ids": [], "labels": [], "num_supervised": 0, "truncated": False}, INVALID
+        else:
+            status = KEPT if result["num_supervised"] > 0 else NO_SUPERVISION
+        out["input_ids"].append(result["input_ids"])
+        out["labels"].append(result["labels"])
+        out["length"].append(len(result["input_ids"]))
+        out["num_supervised"].append(result["num_supervised"])
+        out["truncated"].append(result["truncated"])
+        out["status"].append(status)
+    return out
+
+
+def _stats(processed, source_rows: dict) -> SFTDataStats:
+    columns = {name: np.asarray(processed.data.column(name)) for name in ("status", "length", "num_supervised")}
+    kept = columns["status"] == KEPT
+    lengths = columns["length"][kept].astype(np.int64)
+    tokens, supervised = int(lengths.sum()), int(columns["num_supervised"][kept].sum())
+    p50, p90, p99 = np.percentile(lengths, [50, 90, 99]) if kept.any() else (0.0, 0.0, 0.0)
+    return SFTDataStats(
+        samples_in=len(processed),
+        invalid=int((columns["status"] == INVALID).sum()),
+        dropped=int((columns["status"] == NO_SUPERVISION).sum()),
+        kept=int(kept.sum()),
+        truncated=int(np.asarray(processed.data.column("truncated"))[kept].sum()),
+        tokens=tokens,
+        supervised_tokens=supervised,
+        length_mean=float(lengths.mean()) if kept.any() else 0.0,
+        length_p50=float(p50),
+        length_p90=float(p90),
+        length_p99=float(p99),
+        supervised_fraction=supervised / tokens if tokens else 0.0,
+        sources=dict(source_rows),
+    )
+
+
+# --------------------------------------------------------------------------------------------------- inspector
+
+# Alternating shades show where tokens start and end: green backgrounds for supervised tokens, greys otherwise.
+_SUPERVISED_COLOURS = ("\033[30;42m", "\033[30;102m")
+_CONTEXT_COLOURS = ("\033[37m", "\033[90m")
+_RESET = "\033[0m"
+
+
+def format_sample(input_ids, labels, tokenizer, colour: bool) -> str:
+    """The sample's text; supervised tokens highlighted token by token (colour) or wrapped in ``[[ ]]`` (plain)."""
+    groups = []  # [token ids, supervised]: one token each in colour (several when a token is a partial character)
+    for token, label in zip(input_ids, labels, strict=True):
+        supervised = label != IGNORE_INDEX
+        if groups and groups[-1][1] == supervised and (not colour or _partial(tokenizer, groups[-1][0])):
+            groups[-1][0].append(token)
+        else:
+            groups.append([[token], supervised])
+    out = []
+    for i, (ids, supervised) in enumerate(groups):
+        text = tokenizer.decode(ids, skip_special_tokens=False)
+        if colour:
+            out.append((_SUPERVISED_COLOURS if supervised else _CONTEXT_COLOURS)[i % 2] + text + _RESET)
+        else:
+            out.append(f"[[{text}]]" if supervised else text)
+    return "".join(out)
+
+
+def format_tokens(input_ids, labels, tokenizer) -> str:
+    """One line per token: position, id, supervised mark, and the token's text."""
+    lines = []
+    for position, (token, label) in enumerate(zip(input_ids, labels, strict=True)):
+        mark = "*" if label != IGNORE_INDEX else " "
+        lines.append(f"{position:5d} {token:6d} {mark} {tokenizer.decode([token], skip_special_tokens=False)!r}")
+    return "\n".join(lines)
+
+
+def _partial(tokenizer, ids) -> bool:
+    return tokenizer.decode(ids, skip_special_tokens=False).endswith("\ufffd")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m minimind_hf.data", description="Inspect SFT preprocessing.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    inspect = commands.add_parser("inspect", help="print samples with their supervised tokens marked, then stats")
+    inspect.add_argument("source", help="a data file / dir / glob / mixture, or a recipe YAML with dataset_name")
+    inspect.add_argument("--n", type=int, default=3, help="samples to print")
+    inspect.add_argument("--tokenizer", help="tokenizer path or hub id (default: the YAML's, else the bundled one)")
+    inspect.add_argument("--max-length", type=int, help="overrides the YAML's max_length")
+    inspect.add_argument("--colour", choices=("auto", "always", "never"), default="auto")
+    inspect.add_argument("--tokens", action="store_true", help="also list every token: position, id, supervised (*)")
+    inspect.add_argument("--cache-dir", help="datasets cache folder (default: datasets' own)")
+    args = parser.parse_args(argv)
+
+    from transformers import AutoTokenizer
+
+    config, options = {}, {}
+    if args.source.endswith((".yaml", ".yml")):
+        import yaml
+
+        with open(args.source, encoding="utf-8") as f:
+            config = yaml.safe_load(f) or {}
+        if "dataset_name" not in config:
+            parser.error(f"{args.source} has no dataset_name")
+        options = {
+            k: config[k] for k in ("train_on", "system_prompt_ratio", "empty_think_ratio", "seed") if k in config
+        }
+    model = str(config.get("model_name_or_path") or "")
+    model_has_tokenizer = Path(model).is_dir() or "/" in model  # a checkpoint folder or hub id, not a preset name
+    tokenizer_path = (
+        args.tokenizer or config.get("tokenizer_name_or_path") or (model if model_has_tokenizer else None)
+    ) or str(BUNDLED_TOKENIZER)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    max_length = args.max_length or config.get("max_length")
+    dataset, stats = load_sft_dataset(
+        config.get("dataset_name", args.source),
+        tokenizer,
+        max_length=max_length,
+        cache_dir=args.cache_dir,
+        return_stats=True,
+        **options,
+    )
+    colour = args.colour == "always" or (args.colour == "auto" and sys.stdout.isatty())
+    legend = "supervised tokens highlighted" if colour else "supervised tokens inside [[ ]]"
+    print(f"tokenizer {tokenizer_path}, max_length {max_length}; {legend}\n")
+    for index in range(min(args.n, len(dataset))):
+        sample = dataset[index]
+        supervised = sum(label != IGNORE_INDEX for label in sample["labels"])
+        print(f"--- sample {index}: {sample['length']} tokens, {supervised} supervised")
+        print(format_sample(sample["input_ids"], sample["labels"], tokenizer, colour))
+        if args.tokens:
+            print(format_tokens(sample["input_ids"], sample["labels"], tokenizer))
+    print(f"\n{stats.summary()}")
+
+
+if __name__ == "__main__":
+    main()
