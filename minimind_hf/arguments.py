@@ -1,0 +1,273 @@
+"""SFT arguments: one YAML of model, data, LoRA and `TrainingArguments` fields, overridable from the command line.
+
+    model_args, data_args, training_args = parse_args(["configs/sft.yaml", "--learning_rate", "1e-5"])
+
+The YAML sets the defaults, the command line overrides them, and an unknown key (in either) is an error naming it.
+Field names follow TRL (`model_name_or_path`, `dataset_name`, `max_length`, `use_peft`, `lora_*`, `packing`) and the
+defaults follow MiniMind's `train_full_sft.py`: cosine decay to 10% of the peak rate, AdamW weight decay 0.01,
+gradient clipping at 1.0, 2 epochs of batch 16, bf16 where the hardware has it.
+"""
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.integrations import is_deepspeed_zero3_enabled
+from transformers.trainer_utils import HubStrategy, SchedulerType
+
+from .configuration_minimind import MINIMIND_PRESETS
+from .data import DEFAULT_EMPTY_THINK_RATIO
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        metadata={"help": f"HF-format folder or hub id, or a preset for random init: {', '.join(MINIMIND_PRESETS)}."}
+    )
+    model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a hub model."})
+    tokenizer_name_or_path: str | None = field(
+        default=None, metadata={"help": "Defaults to the model's own tokenizer, else the bundled MiniMind tokenizer."}
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = field(
+        default="float32", metadata={"help": "Dtype to load the weights in; mixed precision is `bf16`."}
+    )
+    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager, flash_attention_2, ..."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Only needed for models this package can't load."}
+    )
+    use_peft: bool = field(default=False, metadata={"help": "Train a LoRA adapter instead of all weights."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (MiniMind's LoRA: 16)."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scale is alpha / r; MiniMind's LoRA has none (1)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "o_proj"],
+        metadata={"help": "Modules to adapt (MiniMind's LoRA: q_proj o_proj), or `all-linear`."},
+    )
+    save_merged_model: bool = field(
+        default=False,
+        metadata={"help": "LoRA: also save base + adapter merged into `{output_dir}/merged`, and push that one."},
+    )
+
+    def __post_init__(self):
+        if self.lora_r <= 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError("lora_r and lora_alpha must be positive and lora_dropout in [0, 1)")
+        if self.is_preset and self.use_peft:
+            raise ValueError(
+                f"use_peft needs a trained base model, not the random-init preset {self.model_name_or_path!r}: "
+                "point model_name_or_path at a checkpoint folder or hub id"
+            )
+        if self.save_merged_model and not self.use_peft:
+            raise ValueError("save_merged_model only applies to LoRA runs (use_peft: true)")
+        if self.is_preset and self.dtype == "auto":
+            self.dtype = "float32"  # "auto" means the checkpoint's dtype, and random init has none
+        if os.path.isdir(self.model_name_or_path):
+            # adapter_config.json records this path; make it valid from any working directory.
+            self.model_name_or_path = str(Path(self.model_name_or_path).resolve())
+        if self.tokenizer_name_or_path is None:
+            self.tokenizer_name_or_path = (
+                self.model_name_or_path if self._model_has_tokenizer() else bundled_tokenizer()
+            )
+
+    @property
+    def is_preset(self) -> bool:
+        return self.model_name_or_path in MINIMIND_PRESETS
+
+    @property
+    def lora_targets(self) -> str | list[str]:
+        return "all-linear" if self.lora_target_modules == ["all-linear"] else self.lora_target_modules
+
+    def lora_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(
+            task_type="CAUSAL_LM",
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.lora_targets,
+        )
+
+    def _model_has_tokenizer(self) -> bool:
+        if self.is_preset:
+            return False
+        if os.path.isdir(self.model_name_or_path):
+            return any((Path(self.model_name_or_path) / name).is_file() for name in TOKENIZER_FILES)
+        return True  # a hub id: hub MiniMind checkpoints ship their tokenizer
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str = field(
+        metadata={
+            "help": "SFT conversations: a .jsonl/.json/.parquet file, folder, glob or hub dataset (owner/name[/file]), "
+            "or a mixture such as `a.jsonl:0.7,b.jsonl:0.3` (see minimind_hf.data.load_sft_dataset)."
+        }
+    )
+    eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out conversations for eval loss."})
+    eval_split_ratio: float = field(
+        default=0.0, metadata={"help": "Fraction of dataset_name held out for eval loss / perplexity (0 = none)."}
+    )
+    train_on: Literal["assistant", "last_assistant", "all"] = field(
+        default="assistant",
+        metadata={"help": "Tokens that carry loss: every assistant turn (MiniMind), the last, all."},
+    )
+    system_prompt_ratio: float = field(
+        default=0.2, metadata={"help": "Share of conversations given a random MiniMind system prompt."}
+    )
+    empty_think_ratio: float = field(
+        default=DEFAULT_EMPTY_THINK_RATIO,
+        metadata={"help": "Share of plain answers that keep the template's empty <think> block (MiniMind: 0.2)."},
+    )
+    skip_invalid_samples: bool = field(default=False, metadata={"help": "Drop malformed conversations, not fail."})
+    sample_prompts_file: str | None = field(
+        default=None,
+        metadata={"help": "JSONL of {prompt, reference}: print the model's answers before and after training."},
+    )
+    sample_max_new_tokens: int = field(default=96, metadata={"help": "Answer length for sample_prompts_file."})
+
+    def __post_init__(self):
+        if not 0 <= self.eval_split_ratio < 1:
+            raise ValueError(f"eval_split_ratio must be in [0, 1), got {self.eval_split_ratio}")
+        if self.eval_split_ratio and self.eval_dataset_name:
+            raise ValueError("Set eval_split_ratio or eval_dataset_name, not both")
+        if not 0 <= self.system_prompt_ratio <= 1:
+            raise ValueError(f"system_prompt_ratio must be in [0, 1], got {self.system_prompt_ratio}")
+
+    @property
+    def has_eval(self) -> bool:
+        return bool(self.eval_split_ratio or self.eval_dataset_name)
+
+    def load_options(self, training_args: "SFTConfig") -> dict:
+        """Keyword arguments of `minimind_hf.data.load_sft_dataset` for this run."""
+        return {
+            "max_length": training_args.max_length,
+            "train_on": self.train_on,
+            "system_prompt_ratio": self.system_prompt_ratio,
+            "empty_think_ratio": self.empty_think_ratio,
+            "seed": training_args.seed,
+            "skip_invalid": self.skip_invalid_samples,
+            "num_proc": training_args.dataset_num_proc,
+        }
+
+
+@dataclass
+class SFTConfig(TrainingArguments):
+    """`TrainingArguments` with MiniMind's SFT defaults plus the sequence options (TRL's names)."""
+
+    max_length: int = field(default=768, metadata={"help": "Tokens per conversation (minimind-3: 768, sft_512: 340)."})
+    packing: bool = field(default=False, metadata={"help": "Pack conversations into max_length rows."})
+    pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Pad batches to a multiple of this."})
+    dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
+
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (MiniMind LoRA: 1e-4)."})
+    lr_scheduler_type: SchedulerType | str = field(default="cosine_with_min_lr", metadata={"help": "Decay shape."})
+    lr_scheduler_kwargs: dict | str | None = field(
+        default_factory=lambda: {"min_lr_rate": 0.1}, metadata={"help": "MiniMind decays to a tenth of the peak."}
+    )
+    num_train_epochs: float = field(default=2.0, metadata={"help": "Passes over the data."})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "Conversations per device per step."})
+    per_device_eval_batch_size: int = field(default=16, metadata={"help": "Conversations per device per eval step."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (torch's default, MiniMind's)."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; unset = on where the device has it."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every N optimizer steps."})
+    logging_first_step: bool = field(default=True, metadata={"help": "Log the loss of step 1 too."})
+    save_steps: float = field(default=500, metadata={"help": "Checkpoint every N steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (oldest deleted first)."})
+    report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard, wandb, ..."})
+    ddp_find_unused_parameters: bool | None = field(
+        default=False, metadata={"help": "Every parameter gets a gradient (idle MoE experts included)."}
+    )
+    hub_strategy: HubStrategy | str = field(
+        default="end", metadata={"help": "Push only the final model, not every checkpoint."}
+    )
+
+    def __post_init__(self):
+        if self.max_length <= 0:
+            raise ValueError(f"max_length must be positive, got {self.max_length}")
+        if self.resume_from_checkpoint in (True, "true", "True", "latest", "last"):
+            self.resume_from_checkpoint = "latest"
+        elif self.resume_from_checkpoint in (False, "false", "False", "", "none", "None"):
+            self.resume_from_checkpoint = None
+        if not self.use_cpu and not _has_accelerator():
+            # On a CPU-only machine say so: otherwise several processes each train alone (accelerate picks
+            # NOT_PARALLEL, silently) and bf16 autocast is refused.
+            self.use_cpu = True
+        if self.bf16 is None:
+            self.bf16 = bf16_supported(self.use_cpu)
+        super().__post_init__()
+
+
+def bundled_tokenizer() -> str:
+    from . import BUNDLED_TOKENIZER_DIR
+
+    return str(BUNDLED_TOKENIZER_DIR)
+
+
+def _has_accelerator() -> bool:
+    return (
+        torch.cuda.is_available()
+        or (hasattr(torch, "xpu") and torch.xpu.is_available())
+        or torch.backends.mps.is_available()
+    )
+
+
+def bf16_supported(use_cpu: bool = False) -> bool:
+    """bf16 autocast pays off on Ampere+ GPUs and on CPUs with AMX / AVX512-BF16 (it is emulated, slowly, elsewhere)."""
+    if _has_accelerator() and not use_cpu:
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    cpu_checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in cpu_checks)
+
+
+def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> None:
+    config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path} must hold a mapping of argument names to values")
+    options = parser._option_string_actions
+    defaults = {}
+    for key, value in config.items():
+        action = options.get(f"--{key}")
+        if action is None:
+            close = difflib.get_close_matches(key, [a.dest for a in parser._actions], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"Unknown key {key!r} in {config_path}{hint}")
+        # YAML reads `1e-5` as a string (no dot): convert scalars the way the command line would.
+        if isinstance(value, str) and action.type is not None:
+            value = action.type(value)
+        elif isinstance(value, list) and action.type is not None:
+            value = [action.type(v) if isinstance(v, str) else v for v in value]
+        if action.choices is not None and value not in action.choices:
+            raise ValueError(f"{key}: {value!r} in {config_path} is not one of {list(action.choices)}")
+        action.required = False
+        defaults[action.dest] = value
+    parser.set_defaults(**defaults)
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, SFTConfig]:
+    """`[config.yaml] [--field value ...]` -> (model, data, training) arguments."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser((ModelArguments, DataArguments, SFTConfig))
+    parser.allow_abbrev = False  # `--learning 1e-3` must not silently mean --learning_rate
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        _set_yaml_defaults(parser, argv.pop(0))
+    model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
+        args=argv, return_remaining_strings=True, look_for_args_file=False
+    )
+    if unknown:
+        raise ValueError(f"Unknown command-line argument(s): {' '.join(unknown)}")
+    if training_args.eval_strategy != "no" and not data_args.has_eval:
+        raise ValueError(
+            f"eval_strategy={training_args.eval_strategy.value} needs eval_split_ratio or eval_dataset_name"
+        )
+    if model_args.save_merged_model and is_deepspeed_zero3_enabled():
+        # Merging reloads the base model, which in a live ZeRO-3 process would be partitioned (and can hang).
+        raise ValueError("save_merged_model does not work under ZeRO-3: run `minimind-hf merge ADAPTER OUT` after")
+    return model_args, data_args, training_args

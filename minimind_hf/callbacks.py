@@ -1,0 +1,284 @@
+"""What the SFT recipe adds around `transformers.Trainer`: throughput / aux-loss logging, a resume guard against
+half-written checkpoints, the model card, and the final Hub push."""
+
+import json
+import logging
+import math
+import os
+import re
+import shlex
+import struct
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+class SFTMetricsCallback(TrainerCallback):
+    """Adds to every training log, summed over all processes: `tokens_per_second` (non-padding input tokens),
+    `supervised_tokens_per_second` (tokens that carry loss), `num_tokens` so far, and the MoE load-balancing loss as
+    `aux_loss` (already weighted by router_aux_loss_coef; it is part of `loss`). Adds `eval_perplexity` to eval logs.
+
+    Counts come from forward hooks on the model, rates from the wall-clock time of the training steps in the logging
+    window (evaluation and checkpoint saving excluded). Insert it ahead of the reporting callbacks, so TensorBoard,
+    W&B and the log history see its numbers: `trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())`.
+    """
+
+    def __init__(self):
+        self.num_tokens = 0
+        self._hooks = []
+        self._reset_window()
+
+    def _reset_window(self):
+        # tokens, supervised tokens, aux-loss sum, forwards: device tensors once counted, read only when logging
+        self._window = [0, 0, 0, 0]
+        self._window_start = time.perf_counter()
+
+    def _count_inputs(self, module, args, kwargs):
+        if not module.training:
+            return
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        mask, labels = kwargs.get("attention_mask"), kwargs.get("labels")
+        tokens = mask.sum() if mask is not None else (input_ids.numel() if input_ids is not None else 0)
+        self._window[0] = self._window[0] + tokens
+        if labels is not None:
+            self._window[1] = self._window[1] + (labels[..., 1:] != IGNORE_INDEX).sum()
+
+    def _record_aux_loss(self, module, args, output):
+        aux_loss = getattr(output, "aux_loss", None)
+        if module.training and aux_loss is not None:
+            self._window[2] = self._window[2] + aux_loss.detach().float()
+            self._window[3] += 1
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._hooks = [
+            model.register_forward_pre_hook(self._count_inputs, with_kwargs=True),
+            model.register_forward_hook(self._record_aux_loss),
+        ]
+        self._reset_window()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._window_start = time.perf_counter()
+
+    def on_save(self, args, state, control, **kwargs):
+        self._window_start = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        added = {}
+        if "eval_loss" in logs:
+            added["eval_perplexity"] = math.exp(min(logs["eval_loss"], 50.0))
+        if "loss" in logs:  # a training log; every process gets here at the same step, so the all-reduce is safe
+            elapsed = max(time.perf_counter() - self._window_start, 1e-9)
+            window = torch.tensor([float(x) for x in self._window], dtype=torch.float64, device=args.device)
+            if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                dist.all_reduce(window)
+            tokens, supervised, aux_sum, forwards = window.tolist()
+            self.num_tokens += int(tokens)
+            added.update(
+                tokens_per_second=round(tokens / elapsed, 1),
+                supervised_tokens_per_second=round(supervised / elapsed, 1),
+                num_tokens=self.num_tokens,
+            )
+            if forwards:
+                added["aux_loss"] = aux_sum / forwards
+            self._reset_window()
+        logs.update(added)
+        if state.log_history and added:
+            state.log_history[-1].update(added)
+
+
+# ----------------------------------------------------------------------------------------------------- checkpoints
+
+
+def _safetensors_intact(path: Path) -> bool:
+    """A file cut short by a kill has fewer bytes than its header's tensor offsets promise."""
+    try:
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(header_len))
+    except (OSError, struct.error, ValueError):
+        return False
+    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    return path.stat().st_size == 8 + header_len + end
+
+
+def checkpoint_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` is not a complete Trainer checkpoint, or None. Trainer writes trainer_state.json last (after the
+    weights, optimizer, scheduler and RNG states) and only then rotates old checkpoints away."""
+    path = Path(path)
+    if not path.is_dir():
+        return "no such directory"
+    state = path / "trainer_state.json"
+    if not state.is_file():
+        return "trainer_state.json is missing: the save was interrupted"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except ValueError:
+        return "trainer_state.json is unreadable"
+    weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin"), *path.glob("global_step*")]
+    if not weights:
+        return "it holds no model weights"
+    broken = [f.name for f in path.glob("*.safetensors") if not _safetensors_intact(f)]
+    if broken:
+        return f"{', '.join(broken)} truncated or corrupt"
+    return None
+
+
+def resolve_resume_checkpoint(resume_from_checkpoint: str | None, output_dir: str) -> str | None:
+    """`"latest"` -> the newest complete `checkpoint-N` in output_dir (skipping broken ones; None if there is none);
+    a path -> that path, if it is complete."""
+    if resume_from_checkpoint is None:
+        return None
+    if resume_from_checkpoint != "latest":
+        problem = checkpoint_problem(resume_from_checkpoint)
+        if problem:
+            raise ValueError(f"Cannot resume from {resume_from_checkpoint}: {problem}")
+        return resume_from_checkpoint
+    found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for checkpoint in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            logger.info("Resuming from %s", checkpoint)
+            return str(checkpoint)
+        logger.warning("Not resuming from %s: %s", checkpoint, problem)
+    logger.info("No complete checkpoint in %s: training from the start", output_dir)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ model card, push
+
+
+def launch_command() -> str:
+    """How this run was started, as far as the process can tell, with any --hub_token value masked."""
+    argv = [
+        "<HUB_TOKEN>" if prev in ("--hub_token", "--hub-token") else arg
+        for prev, arg in zip(["", *sys.argv[:-1]], sys.argv, strict=True)
+    ]
+    argv = [re.sub(r"^(--hub[_-]token=).*", r"\1<HUB_TOKEN>", arg) for arg in argv]
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if "ACCELERATE_MIXED_PRECISION" in os.environ:  # set by `accelerate launch`
+        return shlex.join(["accelerate", "launch", "--num_processes", str(world_size), *argv])
+    return shlex.join(
+        ["torchrun", "--nproc_per_node", str(world_size), *argv] if world_size > 1 else ["python", *argv]
+    )
+
+
+CARD = """---
+{metadata}
+---
+
+# {name}
+
+A [MiniMind](https://github.com/jingyaogong/minimind) model after supervised fine-tuning with minimind-hf.
+
+## Training
+
+| | |
+|---|---|
+{table}
+
+```bash
+{command}
+```
+
+## Use
+
+```python
+import minimind_hf  # registers MiniMind; without it pass trust_remote_code=True
+from minimind_hf.chat import chat_inputs  # the prompt, tokenized as in training
+from {library} import {auto_class}
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{location}")
+model = {auto_class}.from_pretrained("{location}")
+inputs = chat_inputs(tokenizer, [{{"role": "user", "content": "你好"}}], model.device)
+print(tokenizer.decode(model.generate(**inputs, max_new_tokens=128)[0], skip_special_tokens=True))
+```
+
+Or chat: `python -m minimind_hf.chat {location}`
+"""
+
+
+def write_model_card(folder, model_args, data_args, training_args, state, num_train, num_eval, eval_metrics=None):
+    """README.md with Hub metadata: base model, data, method, hyperparameters, results and the launch command."""
+    from huggingface_hub import ModelCardData
+
+    base, dataset, args = model_args.model_name_or_path, data_args.dataset_name, training_args
+    is_adapter = Path(folder, "adapter_config.json").exists()
+    losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+    lora = f"LoRA r={model_args.lora_r} alpha={model_args.lora_alpha} on {model_args.lora_targets}"
+    rows = {
+        "base model": f"{base} preset, random init" if model_args.is_preset else base,
+        "data": f"{dataset} ({num_train} conversations, {num_eval} held out)",
+        "loss on": f"{data_args.train_on} tokens, max_length {args.max_length}",
+        "method": (lora + (" (merged)" if not is_adapter else "")) if model_args.use_peft else "full fine-tuning",
+        "learning rate": f"{args.learning_rate:g}, {args.lr_scheduler_type.value} {args.lr_scheduler_kwargs or ''}, "
+        f"warmup {args.warmup_steps}",
+        "batch": f"{args.per_device_train_batch_size} per device x {args.gradient_accumulation_steps} accumulation x "
+        f"{args.world_size} processes = {args.train_batch_size * args.gradient_accumulation_steps * args.world_size}",
+        "epochs / steps": f"{args.num_train_epochs:g} / {state.global_step}",
+        "optimizer": f"{args.optim.value}, weight decay {args.weight_decay}, max grad norm {args.max_grad_norm}",
+        "precision": "bf16 autocast" if args.bf16 else "fp32",
+        "seed": args.seed,
+        "final train loss": f"{losses[-1]:.4f}" if losses else "n/a",
+    }
+    if eval_metrics:
+        rows["eval loss / perplexity"] = f"{eval_metrics['eval_loss']:.4f} / {eval_metrics['eval_perplexity']:.2f}"
+    hub_dataset = (
+        isinstance(dataset, str) and not os.path.exists(dataset) and re.fullmatch(r"([\w.-]+/[\w.-]+)(/.+)?", dataset)
+    )
+    metadata = ModelCardData(
+        library_name="peft" if is_adapter else "transformers",
+        base_model=base if not (model_args.is_preset or os.path.isdir(base)) else None,
+        datasets=[hub_dataset.group(1)] if hub_dataset else None,
+        tags=["minimind", "sft", "minimind-hf"],
+        pipeline_tag="text-generation",
+    )
+    card = CARD.format(
+        metadata=metadata.to_yaml(),
+        name=Path(args.hub_model_id or args.output_dir).name,
+        table="\n".join(f"| {key} | {value} |" for key, value in rows.items()),
+        command=launch_command(),
+        library="peft" if is_adapter else "transformers",
+        auto_class="AutoPeftModelForCausalLM" if is_adapter else "AutoModelForCausalLM",
+        location=args.hub_model_id or folder,
+    )
+    Path(folder, "README.md").write_text(card, encoding="utf-8")
+
+
+def push_folder_to_hub(folder, training_args, commit_message: str = "End of training"):
+    """Upload the final folder (no checkpoints, runs or pickled arguments) to `hub_model_id`, in one commit."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi()
+    repo_id = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
+    token = training_args.hub_token
+    repo_id = api.create_repo(repo_id, token=token, private=training_args.hub_private_repo, exist_ok=True).repo_id
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not _ignored(p.relative_to(folder)))
+    operations = [CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=p) for p in files]
+    logger.info("Pushing %d files from %s to %s", len(operations), folder, repo_id)
+    return api.create_commit(
+        repo_id, operations, commit_message=commit_message, token=token, revision=training_args.hub_revision
+    )
+
+
+def _ignored(relative: Path) -> bool:
+    top = relative.parts[0]
+    return (
+        relative.name == "training_args.bin"
+        or top.startswith((".", "checkpoint-"))
+        or (len(relative.parts) > 1 and top in ("runs", "merged"))
+    )

@@ -1,0 +1,161 @@
+"""Chat with a trained MiniMind: streaming, multi-turn, through `model.generate` and the chat template.
+
+    python -m minimind_hf.chat outputs/minimind-tiny-sft                       # interactive; /clear, /exit
+    python -m minimind_hf.chat outputs/minimind-tiny-sft --prompt "你好" --greedy
+    python -m minimind_hf.chat outputs/lora-adapter --system "You are MiniMind." --temperature 0.7
+
+A folder holding a LoRA adapter (adapter_config.json) is loaded with its base model through peft.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
+
+# MiniMind's eval_llm.py sampling defaults.
+TEMPERATURE, TOP_P = 0.85, 0.85
+
+
+def configure_generation(model, tokenizer) -> None:
+    """Stop at `<|im_end|>`, pad with the tokenizer's pad token, sample like MiniMind: saved with the model."""
+    config = model.generation_config
+    config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    config.pad_token_id = tokenizer.pad_token_id
+    config.bos_token_id = tokenizer.bos_token_id
+    config.do_sample, config.temperature, config.top_p = True, TEMPERATURE, TOP_P
+
+
+def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto"):
+    """(model, tokenizer) from a full-model folder or hub id, or from a LoRA adapter folder (base + adapter)."""
+    import minimind_hf  # noqa: F401  (registers MiniMind with the Auto classes)
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch_dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32}.get(dtype, dtype)
+    if Path(path, "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return model.to(device).eval(), tokenizer
+
+
+def read_prompts(path: str) -> list[dict]:
+    """JSONL of {"prompt": ..., "reference": ...} (reference optional)."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def chat_inputs(tokenizer, messages: list[dict], device, think: bool = False) -> dict:
+    r"""Prompt tokens as they appear inside a training sample. Tokenized alone, the prompt's trailing "\n\n" (after
+    the empty think block) merges into one token that training never puts there: training tokenizes the whole
+    conversation, where the answer follows and the newlines stay apart. Encoding the prompt with a stand-in first
+    character of the answer, and keeping only the tokens that end inside the prompt, gives the training boundary."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, open_thinking=think, tokenize=False)
+    encoding = tokenizer(text + "x", add_special_tokens=False, return_offsets_mapping=True)
+    ids = [
+        i for i, (_, end) in zip(encoding["input_ids"], encoding["offset_mapping"], strict=True) if end <= len(text)
+    ]
+    input_ids = torch.tensor([ids], device=device)
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+
+@torch.no_grad()
+def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 96) -> list[str]:
+    """Greedy single-turn answers, one prompt at a time (no padding to get wrong)."""
+    was_training = model.training
+    model.eval()
+    answers = []
+    for prompt in prompts:
+        inputs = chat_inputs(tokenizer, [{"role": "user", "content": prompt}], model.device)
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, top_p=None, temperature=None)
+        answers.append(tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip())
+    model.train(was_training)
+    return answers
+
+
+def format_answers(samples: list[dict], answers: list[str], before: list[str] | None = None) -> str:
+    """Prompt, reference, and the model's answer (and its answer before training) per sample."""
+    blocks = []
+    for i, (sample, answer) in enumerate(zip(samples, answers, strict=True)):
+        lines = [f"[{i + 1}] prompt:    {sample['prompt']}"]
+        if before is not None:
+            lines.append(f"    before:    {_shorten(before[i])!r}")
+        lines.append(f"    model:     {answer!r}")
+        if "reference" in sample:
+            lines.append(f"    reference: {sample['reference']!r}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _answer(model, tokenizer, messages, args) -> str:
+    inputs = chat_inputs(tokenizer, messages, model.device, think=args.think)
+    streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    if not args.greedy:
+        sampling = {"do_sample": True, "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k}
+    output = model.generate(
+        **inputs,
+        streamer=streamer,
+        max_new_tokens=args.max_new_tokens,
+        repetition_penalty=args.repetition_penalty,
+        **sampling,
+    )
+    text = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    return text.split("</think>")[-1].strip()  # history keeps the answer, as the template re-renders reasoning
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="minimind-hf chat", description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="Output folder of recipes/sft.py (full model or LoRA adapter) or a hub id")
+    parser.add_argument("--prompt", help="Answer this one prompt and exit")
+    parser.add_argument("--system", help="System prompt for the conversation")
+    parser.add_argument("--max_new_tokens", type=int, default=512)
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE)
+    parser.add_argument("--top_p", type=float, default=TOP_P)
+    parser.add_argument("--top_k", type=int, default=None)
+    parser.add_argument("--repetition_penalty", type=float, default=1.0)
+    parser.add_argument("--greedy", action="store_true", help="Greedy decoding instead of sampling")
+    parser.add_argument("--think", action="store_true", help="Let the model write its <think> reasoning first")
+    parser.add_argument("--seed", type=int, default=None, help="Seed sampling for reproducible answers")
+    parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
+    args = parser.parse_args(argv)
+
+    if args.seed is not None:
+        torch.manual_seed(args.seed)
+    model, tokenizer = load_model_for_chat(args.model, args.device)
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    if args.prompt is not None:
+        _answer(model, tokenizer, [*system, {"role": "user", "content": args.prompt}], args)
+        return
+
+    print(f"Chatting with {args.model}. /clear starts over, /exit (or Ctrl-D) quits.", file=sys.stderr)
+    history = []
+    while True:
+        try:
+            user = input("\nuser> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return
+        if user in ("/exit", "/quit"):
+            return
+        if user == "/clear":
+            history = []
+            continue
+        if not user:
+            continue
+        history.append({"role": "user", "content": user})
+        print("assistant> ", end="", flush=True)
+        history.append({"role": "assistant", "content": _answer(model, tokenizer, [*system, *history], args)})
+
+
+if __name__ == "__main__":
+    main()

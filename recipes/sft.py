@@ -1,0 +1,143 @@
+"""Supervised fine-tuning of MiniMind on transformers.Trainer: full model or LoRA, 1 device to many, DeepSpeed ZeRO.
+
+    accelerate launch recipes/sft.py configs/sft.yaml
+    accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml --num_processes 8 \
+        recipes/sft.py configs/sft.yaml --learning_rate 2e-5      # any field overrides the YAML
+    python recipes/sft.py configs/sft_tiny_cpu.yaml               # the CPU demo (make sft)
+"""
+
+import logging
+import math
+import os
+import sys
+
+import datasets
+import torch
+import transformers
+from peft import get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
+from transformers.integrations import is_deepspeed_zero3_enabled
+
+from minimind_hf import MiniMindConfig
+from minimind_hf.arguments import DataArguments, ModelArguments, SFTConfig, parse_args
+from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, resolve_resume_checkpoint, write_model_card
+from minimind_hf.chat import configure_generation, format_answers, generate_answers, read_prompts
+from minimind_hf.cli import merge_adapter
+from minimind_hf.collator import build_collator
+from minimind_hf.data import load_sft_dataset
+
+logger = logging.getLogger(__name__)
+
+
+def main(model_args: ModelArguments, data_args: DataArguments, training_args: SFTConfig) -> None:
+    # ---- Setup logging
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[logging.StreamHandler()])
+    log_level = training_args.get_process_log_level()
+    for name in (__name__, "minimind_hf"):  # our own messages at INFO on the main process, even when log_level=passive
+        logging.getLogger(name).setLevel(min(log_level, logging.INFO) if training_args.should_log else log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info(f"Model {model_args}\nData {data_args}\nTraining {training_args}")  # hub_token is masked
+    set_seed(training_args.seed)
+
+    # ---- Load tokenizer: the model's own, else the bundled MiniMind tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
+
+    # ---- Load model: a preset name starts from random init, anything else from its weights
+    model_kwargs = {"dtype": model_args.dtype, "attn_implementation": model_args.attn_implementation}
+    if model_args.is_preset:
+        model = AutoModelForCausalLM.from_config(
+            MiniMindConfig.from_preset(model_args.model_name_or_path), **model_kwargs
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            model_args.model_name_or_path,
+            revision=model_args.model_revision,
+            trust_remote_code=model_args.trust_remote_code,
+            **model_kwargs,
+        )
+    if len(tokenizer) > model.config.vocab_size:
+        raise ValueError(
+            f"Tokenizer has {len(tokenizer)} tokens, the model's vocabulary only {model.config.vocab_size}"
+        )
+    configure_generation(model, tokenizer)
+    if model_args.use_peft:
+        model = get_peft_model(model, model_args.lora_config())
+        trainable, total = model.get_nb_trainable_parameters()
+        logger.info(f"LoRA trains {trainable:,} of {total:,} parameters ({trainable / total:.2%})")
+
+    # ---- Load data
+    data_options = data_args.load_options(training_args)
+    with training_args.main_process_first(desc="tokenizing SFT data"):
+        train_dataset = load_sft_dataset(data_args.dataset_name, tokenizer, **data_options)
+        eval_dataset = None
+        if data_args.eval_dataset_name:
+            eval_dataset = load_sft_dataset(data_args.eval_dataset_name, tokenizer, **data_options)
+        elif data_args.eval_split_ratio:
+            split = train_dataset.train_test_split(test_size=data_args.eval_split_ratio, seed=training_args.seed)
+            train_dataset, eval_dataset = split["train"], split["test"]
+
+    # Answers to the sample prompts before training, to show next to the trained model's (rank 0 holds full weights
+    # unless ZeRO-3 shards them).
+    samples = read_prompts(data_args.sample_prompts_file) if data_args.sample_prompts_file else []
+    show_samples = bool(samples) and training_args.process_index == 0 and not is_deepspeed_zero3_enabled()
+    prompts = [sample["prompt"] for sample in samples]
+    before = generate_answers(model, tokenizer, prompts, data_args.sample_max_new_tokens) if show_samples else None
+
+    # ---- Trainer
+    collator = build_collator(
+        tokenizer, packing=training_args.packing, pad_to_multiple_of=training_args.pad_to_multiple_of
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=collator,
+    )
+    # Ahead of the reporting callbacks, so TensorBoard / W&B receive its throughput and aux-loss numbers.
+    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
+
+    # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir)
+    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    # ---- Evaluate
+    eval_metrics = None
+    if eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        eval_metrics["eval_perplexity"] = math.exp(min(eval_metrics["eval_loss"], 50.0))
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+
+    # ---- Save: weights, tokenizer, chat-ready config and generation config, model card
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    (unwrapped.get_base_model() if model_args.use_peft else unwrapped).config.use_cache = True  # Trainer disabled it
+    trainer.save_model(training_args.output_dir, _internal_call=True)  # no Trainer push: ours follows, with the card
+    final_dir = training_args.output_dir
+    if trainer.is_world_process_zero():
+        card = (model_args, data_args, training_args, trainer.state, len(train_dataset), len(eval_dataset or []))
+        write_model_card(training_args.output_dir, *card, eval_metrics)
+        if model_args.save_merged_model:
+            final_dir = merge_adapter(training_args.output_dir, os.path.join(training_args.output_dir, "merged"))
+            write_model_card(final_dir, *card, eval_metrics)
+        logger.info(f"Model saved to {final_dir}")
+
+        # ---- Push
+        if training_args.push_to_hub:
+            push_folder_to_hub(final_dir, training_args)
+
+    if show_samples:
+        answers = generate_answers(unwrapped, tokenizer, prompts, data_args.sample_max_new_tokens)
+        print(f"\nSample answers from {final_dir}:\n\n{format_answers(samples, answers, before)}\n", flush=True)
+    trainer.accelerator.wait_for_everyone()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(*parse_args(sys.argv[1:]))

@@ -1,0 +1,156 @@
+"""YAML + command line -> (ModelArguments, DataArguments, SFTConfig): defaults, overrides, errors, shipped configs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from sft_testing import REPO_DIR
+
+from minimind_hf import BUNDLED_TOKENIZER_DIR
+from minimind_hf.arguments import bf16_supported, parse_args
+
+CONFIGS = sorted((REPO_DIR / "configs").glob("*.yaml"))
+
+
+def _yaml(tmp_path, **fields) -> str:
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"model_name_or_path": "minimind-tiny", "dataset_name": "data.jsonl", **fields}))
+    return str(path)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_parses(config):
+    model_args, data_args, training_args = parse_args([str(config)])
+    header = config.read_text().splitlines()[:6]
+    assert any("Tuned for" in line for line in header) and any("recipes/sft.py" in line for line in header)
+    assert training_args.lr_scheduler_type == "cosine_with_min_lr"
+    assert training_args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
+    assert data_args.dataset_name and training_args.output_dir.startswith("outputs/")
+
+
+def test_shipped_configs_follow_minimind():
+    full = parse_args([str(REPO_DIR / "configs/sft.yaml")])
+    assert (full[2].learning_rate, full[2].max_length, full[2].per_device_train_batch_size) == (1e-5, 768, 16)
+    assert (full[2].num_train_epochs, full[2].weight_decay, full[2].max_grad_norm) == (2, 0.01, 1.0)
+    lora = parse_args([str(REPO_DIR / "configs/sft_lora.yaml")])
+    assert lora[0].use_peft and lora[0].lora_r == 16 and lora[0].lora_targets == ["q_proj", "o_proj"]
+    assert lora[2].learning_rate == 1e-4
+    tiny = parse_args([str(REPO_DIR / "configs/sft_tiny_cpu.yaml")])
+    assert tiny[0].is_preset and tiny[0].model_name_or_path == "minimind-tiny"
+    assert Path(REPO_DIR, tiny[1].dataset_name).is_file() and Path(REPO_DIR, tiny[1].sample_prompts_file).is_file()
+
+
+def test_defaults_are_minimind_sft(tmp_path):
+    model_args, data_args, args = parse_args([_yaml(tmp_path)])
+    assert (args.learning_rate, args.weight_decay, args.max_grad_norm) == (1e-5, 0.01, 1.0)
+    assert (args.num_train_epochs, args.per_device_train_batch_size, args.max_length) == (2, 16, 768)
+    assert args.lr_scheduler_type == "cosine_with_min_lr" and args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
+    assert args.bf16 == bf16_supported(args.use_cpu)
+    assert args.report_to == ["tensorboard"] and args.save_total_limit == 2 and args.hub_strategy == "end"
+    assert (model_args.lora_r, model_args.lora_alpha, model_args.lora_targets) == (16, 16, ["q_proj", "o_proj"])
+    assert (data_args.train_on, data_args.system_prompt_ratio, data_args.empty_think_ratio) == ("assistant", 0.2, 0.2)
+    assert model_args.tokenizer_name_or_path == str(BUNDLED_TOKENIZER_DIR)  # a preset has no tokenizer of its own
+
+
+def test_command_line_overrides_yaml(tmp_path):
+    config = _yaml(tmp_path, learning_rate="3e-4", num_train_epochs=5, lora_target_modules=["q_proj"])
+    _, _, args = parse_args([config])
+    assert args.learning_rate == 3e-4 and isinstance(args.learning_rate, float)  # YAML reads 3e-4 as a string
+    model_args, _, args = parse_args([config, "--learning_rate", "1e-5", "--num_train_epochs", "1",
+                                      "--lora_target_modules", "all-linear", "--bf16", "false"])  # fmt: skip
+    assert (args.learning_rate, args.num_train_epochs, args.bf16) == (1e-5, 1, False)
+    assert model_args.lora_targets == "all-linear"
+
+
+def test_unknown_keys_are_errors_that_name_them(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"Unknown key 'lerning_rate' in .*run.yaml \(did you mean 'learning_rate'\?\)"
+    ):
+        parse_args([_yaml(tmp_path, lerning_rate=1e-4)])
+    with pytest.raises(ValueError, match="Unknown command-line argument.*--lora_rank 8"):
+        parse_args([_yaml(tmp_path), "--lora_rank", "8"])
+    with pytest.raises(ValueError, match="--learning 1e-3"):  # no silent prefix matching
+        parse_args([_yaml(tmp_path), "--learning", "1e-3"])
+
+
+def test_help_lists_every_field(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert all(f"--{name} " in help_text for name in ("model_name_or_path", "dataset_name", "lora_r", "max_length"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"use_peft": True}, "use_peft needs a trained base model"),
+        ({"save_merged_model": True}, "save_merged_model only applies to LoRA"),
+        ({"eval_strategy": "steps", "eval_steps": 10}, "needs eval_split_ratio or eval_dataset_name"),
+        ({"eval_split_ratio": 0.1, "eval_dataset_name": "eval.jsonl"}, "not both"),
+        ({"eval_split_ratio": 1.0}, "eval_split_ratio must be in"),
+        ({"lora_r": 0}, "lora_r and lora_alpha must be positive"),
+        ({"max_length": 0}, "max_length must be positive"),
+        ({"train_on": "users"}, "users"),
+        ({"lr_scheduler_type": "cosine_to_zero"}, "cosine_to_zero"),
+    ],
+)
+def test_invalid_settings_are_rejected(tmp_path, fields, message):
+    with pytest.raises(ValueError, match=message):
+        parse_args([_yaml(tmp_path, **fields)])
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, "latest"), ("latest", "latest"), (False, None)])
+def test_resume_from_checkpoint_true_means_latest(tmp_path, value, expected):
+    assert parse_args([_yaml(tmp_path, resume_from_checkpoint=value)])[2].resume_from_checkpoint == expected
+    assert parse_args([_yaml(tmp_path), "--resume_from_checkpoint", "outputs/x/checkpoint-5"])[2].resume_from_checkpoint == "outputs/x/checkpoint-5"  # fmt: skip
+
+
+def test_tokenizer_defaults_to_the_models_own(tmp_path, monkeypatch):
+    with_tokenizer, without = tmp_path / "with", tmp_path / "without"
+    with_tokenizer.mkdir(), without.mkdir()
+    (with_tokenizer / "tokenizer.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert parse_args([_yaml(tmp_path, model_name_or_path="with")])[0].tokenizer_name_or_path == str(with_tokenizer)
+    assert parse_args([_yaml(tmp_path, model_name_or_path="without")])[0].tokenizer_name_or_path == str(BUNDLED_TOKENIZER_DIR)  # fmt: skip
+    assert parse_args([_yaml(tmp_path, model_name_or_path="org/model")])[0].tokenizer_name_or_path == "org/model"
+    explicit = parse_args([_yaml(tmp_path, model_name_or_path="with", tokenizer_name_or_path="org/tok")])[0]
+    assert explicit.tokenizer_name_or_path == "org/tok" and explicit.model_name_or_path == str(with_tokenizer)
+
+
+def test_deepspeed_configs_resolve_against_training_arguments(tmp_path):
+    """ds_zero*.json leave batch, accumulation, clipping and precision to the recipe YAML ("auto")."""
+    from transformers import AutoModelForCausalLM
+    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig, unset_hf_deepspeed_config
+
+    from minimind_hf import MiniMindConfig
+
+    _, _, args = parse_args([_yaml(tmp_path, per_device_train_batch_size=4, gradient_accumulation_steps=3)])
+    model = AutoModelForCausalLM.from_config(MiniMindConfig.from_preset("minimind-tiny"))
+    for stage in (2, 3):
+        path = REPO_DIR / f"configs/accelerate/ds_zero{stage}.json"
+        try:
+            ds = HfTrainerDeepSpeedConfig(json.loads(path.read_text()))
+            ds.trainer_config_process(args)
+            ds.trainer_config_finalize(args, model, num_training_steps=10)
+            config = ds.config
+        finally:
+            unset_hf_deepspeed_config()
+        assert "auto" not in json.dumps(config)
+        assert config["zero_optimization"]["stage"] == stage
+        assert (config["train_micro_batch_size_per_gpu"], config["gradient_accumulation_steps"]) == (4, 3)
+        assert config["gradient_clipping"] == 1.0 and config["bf16"]["enabled"] == args.bf16
+    assert json.loads((REPO_DIR / "configs/accelerate/ds_zero3.json").read_text())["zero_optimization"][
+        "stage3_gather_16bit_weights_on_model_save"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO_DIR / "configs/accelerate").glob("*.yaml")))
+def test_accelerate_configs_load(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(REPO_DIR / "configs/accelerate" / name))
+    assert config.mixed_precision in (None, "no")  # precision comes from the recipe YAML's bf16
+    ds_file = (config.deepspeed_config or {}).get("deepspeed_config_file")
+    assert ds_file is None or (REPO_DIR / ds_file).is_file()

@@ -1,0 +1,118 @@
+"""minimind_hf.chat and the minimind-hf console script, on a tiny random MiniMind (greedy, so deterministic)."""
+
+import builtins
+import json
+
+import pytest
+import torch
+from sft_testing import DEMO_SFT, make_base_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import minimind_hf  # noqa: F401  (registers MiniMind)
+from minimind_hf import chat, cli
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from minimind_hf import MiniMindConfig
+
+    config = MiniMindConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
+    )
+    return make_base_model(tmp_path_factory.mktemp("chat") / "model", config)
+
+
+@pytest.fixture(scope="module")
+def loaded(model_dir):
+    return chat.load_model_for_chat(str(model_dir), device="cpu")
+
+
+def test_generation_config_stops_at_im_end(model_dir):
+    generation = json.loads((model_dir / "generation_config.json").read_text())
+    assert (generation["eos_token_id"], generation["pad_token_id"], generation["bos_token_id"]) == (2, 0, 1)
+    assert generation["do_sample"] and generation["temperature"] == generation["top_p"] == 0.85
+
+
+def test_prompt_is_tokenized_as_inside_a_training_sample(loaded):
+    _, tokenizer = loaded
+    messages = [{"role": "system", "content": "You are MiniMind."}, {"role": "user", "content": "德国的首都是哪里？"}]
+    prompt = chat.chat_inputs(tokenizer, messages, "cpu")["input_ids"][0].tolist()
+    conversation = [*messages, {"role": "assistant", "content": "德国的首都是柏林。"}]
+    full = tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), add_special_tokens=False).input_ids
+    assert full[: len(prompt)] == prompt
+    assert tokenizer.decode(prompt).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    alone = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
+    assert alone != prompt  # tokenized alone, the trailing "\n\n" merges: the case chat_inputs exists for
+
+
+def test_generate_answers_is_greedy_and_restores_train_mode(loaded):
+    model, tokenizer = loaded
+    model.train()
+    first = chat.generate_answers(model, tokenizer, ["hi", "你好"], max_new_tokens=6)
+    assert model.training and len(first) == 2
+    assert chat.generate_answers(model, tokenizer, ["hi", "你好"], max_new_tokens=6) == first
+    model.eval()
+
+
+def test_one_shot_prompt_streams_the_answer(model_dir, loaded, capsys):
+    model, tokenizer = loaded
+    expected = chat.generate_answers(model, tokenizer, ["Who are you?"], max_new_tokens=12)[0]
+    chat.main([str(model_dir), "--prompt", "Who are you?", "--greedy", "--max_new_tokens", "12", "--device", "cpu"])
+    assert capsys.readouterr().out.strip() == expected
+
+
+def test_multi_turn_keeps_history_until_clear(model_dir, monkeypatch, capsys):
+    typed = iter(["first question", "second question", "/clear", "fresh start", "/exit"])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(typed))
+    seen = []
+    real_chat_inputs = chat.chat_inputs
+
+    def recording_chat_inputs(tokenizer, messages, device, think=False):
+        seen.append([(m["role"], m["content"]) for m in messages])
+        return real_chat_inputs(tokenizer, messages, device, think)
+
+    monkeypatch.setattr(chat, "chat_inputs", recording_chat_inputs)
+    chat.main([str(model_dir), "--system", "Be brief.", "--max_new_tokens", "4", "--seed", "0", "--device", "cpu"])
+    assert [[role for role, _ in turn] for turn in seen] == [
+        ["system", "user"],
+        ["system", "user", "assistant", "user"],
+        ["system", "user"],
+    ]
+    assert seen[1][1][1] == "first question" and seen[2][1][1] == "fresh start"
+    assert capsys.readouterr().out.count("assistant> ") == 3
+
+
+def test_adapter_folder_loads_with_its_base(model_dir, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    adapter = get_peft_model(
+        base, LoraConfig(task_type="CAUSAL_LM", r=4, target_modules=["q_proj"], init_lora_weights=False)
+    )
+    adapter.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp_path)
+    model, _ = chat.load_model_for_chat(str(tmp_path), device="cpu")
+    assert isinstance(model, PeftModel)
+    ids = torch.tensor([[1, 324, 234]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, adapter.eval()(input_ids=ids).logits)
+
+
+def test_format_answers_lines_up_before_after_and_reference():
+    samples = [{"prompt": "Hello", "reference": "Hi!"}]
+    text = chat.format_answers(samples, ["Hi there"], before=["x" * 100])
+    assert "prompt:    Hello" in text and "model:     'Hi there'" in text and "reference: 'Hi!'" in text
+    assert "before:    '" + "x" * 60 + "...'" in text
+
+
+def test_cli_dispatches_and_explains(monkeypatch, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 2 and "minimind-hf merge ADAPTER_DIR OUT_DIR" in capsys.readouterr().err
+    monkeypatch.setitem(cli.COMMANDS, "convert", ("minimind_hf.not_written_yet", "main", []))
+    with pytest.raises(SystemExit, match="minimind_hf.not_written_yet is not available"):
+        cli.main(["convert"])
+    data = tmp_path / "data.jsonl"
+    data.write_text(DEMO_SFT.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    cli.main(["inspect", str(data), "--n", "1", "--colour", "never"])
+    assert "1" in capsys.readouterr().out
