@@ -1,0 +1,312 @@
+"""`minimind-hf convert`: native .pth <-> HF folder <-> Qwen3 / Qwen3-MoE / Llama, LoRA merge, and the refusals.
+
+Native checkpoints are written here the way MiniMind saves them (its module names spelled out below, random fp16,
+both tied keys as separate tensors), so these tests do not lean on our modeling file for the layout.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from minimind_hf import MiniMindConfig, MiniMindForCausalLM
+from minimind_hf.configuration_minimind import MINIMIND_PRESETS
+from minimind_hf.convert import _fuse_experts, _unfuse_experts, convert, export_config, main, read_checkpoint
+from minimind_hf.native import CheckpointError, check_state, config_from_state
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+TOKENIZERS = {"minimind2": REFERENCE / "minimind2-tokenizer", "minimind3": REFERENCE / "minimind3-tokenizer"}
+needs_tokenizers = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference MiniMind tokenizers not present")
+
+TINY = dict(hidden=64, layers=2, heads=4, kv=2, inter=128)
+DENSE_QK = dict(TINY, qk_norm=True)  # minimind-3 shaped
+DENSE_NO_QK = dict(TINY, heads=8, qk_norm=False)  # MiniMind2 shaped (8 heads: what the converter assumes)
+MOE_QK = dict(TINY, qk_norm=True, experts=4, moe_inter=48)  # minimind-3-MoE shaped
+MOE_SHARED = dict(TINY, heads=8, qk_norm=False, experts=4, shared=1, moe_inter=48)  # MiniMind2-MoE shaped
+
+
+def native_state_dict(hidden, layers, heads, kv, inter=0, qk_norm=True, experts=0, shared=0, moe_inter=0,
+                      vocab=6400, head_dim=None, meta=False, seed=0):  # fmt: skip
+    """MiniMind's `model.state_dict()` names and shapes; random fp16 (norms around 1) or meta tensors."""
+    head_dim = head_dim or hidden // heads
+    shapes = {"model.embed_tokens.weight": (vocab, hidden), "model.norm.weight": (hidden,)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        shapes[p + "self_attn.q_proj.weight"] = (heads * head_dim, hidden)
+        shapes[p + "self_attn.k_proj.weight"] = (kv * head_dim, hidden)
+        shapes[p + "self_attn.v_proj.weight"] = (kv * head_dim, hidden)
+        shapes[p + "self_attn.o_proj.weight"] = (hidden, heads * head_dim)
+        if qk_norm:
+            shapes[p + "self_attn.q_norm.weight"] = shapes[p + "self_attn.k_norm.weight"] = (head_dim,)
+        shapes[p + "input_layernorm.weight"] = shapes[p + "post_attention_layernorm.weight"] = (hidden,)
+        ffns = [(p + "mlp.", inter)]
+        if experts:
+            shapes[p + "mlp.gate.weight"] = (experts, hidden)
+            ffns = [(p + f"mlp.experts.{e}.", moe_inter) for e in range(experts)]
+            ffns += [(p + f"mlp.shared_experts.{s}.", moe_inter) for s in range(shared)]
+        for prefix, size in ffns:
+            shapes[prefix + "gate_proj.weight"] = shapes[prefix + "up_proj.weight"] = (size, hidden)
+            shapes[prefix + "down_proj.weight"] = (hidden, size)
+    if meta:
+        state = {k: torch.empty(s, dtype=torch.float16, device="meta") for k, s in shapes.items()}
+        state["lm_head.weight"] = state["model.embed_tokens.weight"]
+        return state
+    gen = torch.Generator().manual_seed(seed)
+    state = {k: (torch.randn(s, generator=gen) * 0.1 + (len(s) == 1)).half() for k, s in shapes.items()}
+    state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()  # MiniMind saves `v.half()` per key
+    return state
+
+
+def write_native(tmp_path, name="full_sft_64.pth", **shape) -> tuple[Path, dict]:
+    state = native_state_dict(**shape)
+    torch.save(state, tmp_path / name)
+    return tmp_path / name, state
+
+
+def reference_model(state, **config_fields) -> MiniMindForCausalLM:
+    """Our model on the native weights in fp32, config from explicit fields (not from the converter's inference)."""
+    model = MiniMindForCausalLM(MiniMindConfig(**config_fields))
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    return model.eval()
+
+
+def load(folder, **kwargs):
+    model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, output_loading_info=True, **kwargs)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    return model.eval()
+
+
+def logits(model, seed=1):
+    ids = torch.randint(0, 6400, (2, 11), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return model(ids).logits
+
+
+def assert_same_tensors(a: dict, b: dict):
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
+
+
+DENSE_QK_CONFIG = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                       intermediate_size=128, qk_norm=True)  # fmt: skip
+
+
+@needs_tokenizers
+@pytest.mark.parametrize("shape", [DENSE_QK, MOE_QK], ids=["dense", "moe"])
+def test_native_to_hf_to_native_is_bit_exact(tmp_path, shape):
+    pth, state = write_native(tmp_path, **shape)
+    hf = convert(pth, tmp_path / "hf", "hf", tokenizer=TOKENIZERS["minimind3"], num_experts_per_tok=2)
+    config = json.loads((hf / "config.json").read_text())
+    assert config["model_type"] == "minimind" and config["dtype"] == "float32"
+    assert config["use_moe"] == bool(shape.get("experts")) and config["qk_norm"]
+    fields = dict(DENSE_QK_CONFIG)
+    if shape.get("experts"):
+        fields.update(use_moe=True, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=48)
+    assert torch.equal(logits(load(hf)), logits(reference_model(state, **fields)))
+
+    back = convert(hf, tmp_path / "back.pth", "native")
+    restored = torch.load(back, weights_only=True)
+    assert_same_tensors(restored, state)  # fp16, MiniMind's names, both tied keys
+
+
+@needs_tokenizers
+@pytest.mark.parametrize(
+    ("shape", "target", "model_type", "cls"),
+    [(DENSE_QK, "qwen3", "qwen3", "Qwen3ForCausalLM"), (DENSE_NO_QK, "llama", "llama", "LlamaForCausalLM")],
+)
+def test_hf_to_qwen3_or_llama_and_back(tmp_path, shape, target, model_type, cls):
+    pth, _ = write_native(tmp_path, **shape)
+    # MiniMind's YaRN switch on: its rope parameters must reach the export too.
+    hf = convert(pth, tmp_path / "hf", "hf", tokenizer=TOKENIZERS["minimind3"], inference_rope_scaling=True)
+    out = convert(hf, tmp_path / target, target)
+
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == model_type and "auto_map" not in config and not list(out.glob("*.py"))
+    assert config["rope_parameters"]["rope_type"] == "yarn" and config["rope_parameters"]["attention_factor"] == 1
+    generation = json.loads((out / "generation_config.json").read_text())
+    for name, token_id in (("bos_token_id", 1), ("eos_token_id", 2), ("pad_token_id", 0)):
+        assert config[name] == generation[name] == token_id
+    exported = load(out, trust_remote_code=False)
+    assert type(exported).__name__ == cls
+    assert torch.equal(logits(exported), logits(load(hf)))
+    assert AutoTokenizer.from_pretrained(out).convert_ids_to_tokens(2) == "<|im_end|>"  # carried from the hf folder
+
+    again = convert(out, tmp_path / "again", "hf")
+    assert_same_tensors(load_file(again / "model.safetensors"), load_file(hf / "model.safetensors"))
+
+
+def test_moe_to_qwen3_moe_and_back(tmp_path):
+    pth, state = write_native(tmp_path, **MOE_QK)
+    out = convert(pth, tmp_path / "qwen3", "qwen3", num_experts_per_tok=2)  # a native file keeps fp16 with auto
+    on_disk = load_file(out / "model.safetensors")
+    assert "model.layers.1.mlp.experts.3.up_proj.weight" in on_disk  # per-expert, as vLLM / llama.cpp read it
+    assert on_disk["model.layers.0.mlp.gate.weight"].dtype == torch.float16
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "qwen3_moe" and config["num_experts"] == 4 and config["norm_topk_prob"]
+    exported = load(out)
+    assert type(exported).__name__ == "Qwen3MoeForCausalLM"
+    ours = reference_model(state, **DENSE_QK_CONFIG, use_moe=True, num_experts=4, num_experts_per_tok=2,
+                           moe_intermediate_size=48)  # fmt: skip
+    # Same routing; only the fused gate/up matmul of transformers' experts sums in another order.
+    torch.testing.assert_close(logits(exported), logits(ours), rtol=0, atol=1e-5)
+
+    back = convert(out, tmp_path / "back.pth", "native")
+    assert_same_tensors(torch.load(back, weights_only=True), state)
+
+
+def test_fused_experts_round_trip():
+    state = native_state_dict(**MOE_QK)
+    config = MiniMindConfig(**DENSE_QK_CONFIG, use_moe=True, num_experts=4, moe_intermediate_size=48)
+    fused = _fuse_experts(state, config)
+    assert fused["model.layers.0.mlp.experts.gate_up_proj"].shape == (4, 96, 64)
+    assert_same_tensors(_unfuse_experts(fused), state)
+
+
+def test_exports_that_would_change_the_model_are_refused(tmp_path):
+    pth, _ = write_native(tmp_path, **MOE_SHARED)
+    with pytest.raises(CheckpointError, match="shared expert.*no Qwen3-MoE slot"):
+        convert(pth, tmp_path / "qwen3", "qwen3")
+    assert not (tmp_path / "qwen3").exists()
+    with pytest.raises(CheckpointError, match="Llama is dense"):
+        convert(pth, tmp_path / "llama", "llama")
+    with pytest.raises(CheckpointError, match="qk-norm, which Llama lacks"):
+        export_config(MiniMindConfig(**DENSE_QK_CONFIG), "llama")
+    with pytest.raises(CheckpointError, match="use --to llama"):
+        export_config(MiniMindConfig(**{**DENSE_QK_CONFIG, "qk_norm": False}), "qwen3")
+
+
+def test_minimind_v1_checkpoint_is_refused(tmp_path):
+    v1 = {
+        "tok_embeddings.weight": torch.zeros(6400, 64),
+        "layers.0.attention.wq.weight": torch.zeros(64, 64),
+        "layers.0.feed_forward.w1.weight": torch.zeros(128, 64),
+        "norm.weight": torch.ones(64),
+        "output.weight": torch.zeros(6400, 64),
+    }
+    torch.save(v1, tmp_path / "full_sft_512.pth")
+    with pytest.raises(
+        CheckpointError, match=r"MiniMind v1 checkpoint \(before 2025-04-26.*different, interleaved RoPE"
+    ):
+        convert(tmp_path / "full_sft_512.pth", tmp_path / "hf", "hf")
+
+
+def test_missing_and_unexpected_keys_are_reported_by_name(tmp_path):
+    state = native_state_dict(**DENSE_QK)
+    del state["model.layers.1.self_attn.k_norm.weight"]
+    state["model.layers.0.mlp.extra.weight"] = torch.zeros(3)
+    state["model.layers.1.mlp.up_proj.weight"] = torch.zeros(100, 64, dtype=torch.float16)
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(CheckpointError) as err:
+        convert(tmp_path / "broken.pth", tmp_path / "hf", "hf")
+    message = str(err.value)
+    assert "1 missing key(s):\n    model.layers.{1}.self_attn.k_norm.weight" in message
+    assert "1 unexpected key(s):\n    model.layers.{0}.mlp.extra.weight" in message
+    assert "model.layers.1.mlp.up_proj.weight: (100, 64), expected (128, 64)" in message
+
+
+def test_wrapped_and_resume_checkpoints_are_unwrapped(tmp_path):
+    state = native_state_dict(**DENSE_QK)
+    wrapped = {"module._orig_mod." + k: v for k, v in state.items()} | {"model.freqs_cos": torch.zeros(8, 16)}
+    torch.save({"model": wrapped, "optimizer": {"state": {}}, "epoch": 1, "step": 7}, tmp_path / "resume.pth")
+    assert_same_tensors(read_checkpoint(tmp_path / "resume.pth").state, {**state, "lm_head.weight": state[
+        "model.embed_tokens.weight"]})  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(MINIMIND_PRESETS))
+def test_architecture_inferred_for_every_preset(name):
+    preset = MiniMindConfig.from_preset(name)
+    shape = dict(hidden=preset.hidden_size, layers=preset.num_hidden_layers, heads=preset.num_attention_heads,
+                 kv=preset.num_key_value_heads, inter=preset.intermediate_size, qk_norm=preset.qk_norm,
+                 experts=preset.num_experts if preset.use_moe else 0, shared=preset.n_shared_experts,
+                 moe_inter=preset.moe_intermediate_size, head_dim=preset.head_dim, meta=True)  # fmt: skip
+    state = native_state_dict(**shape)
+    config = config_from_state(state)  # no preset given: the era is guessed from the structure
+    check_state(state, config, name)
+    for field in (*MINIMIND_PRESETS[name], "num_attention_heads", "num_key_value_heads", "head_dim"):
+        assert getattr(config, field) == getattr(preset, field), field
+
+
+def test_attention_heads_without_qk_norm_come_from_the_flag():
+    state = native_state_dict(**dict(DENSE_NO_QK, meta=True))  # q_proj 64 outputs, k_proj 16
+    assert (config_from_state(state).num_attention_heads, config_from_state(state).head_dim) == (8, 8)
+    config = config_from_state(state, num_attention_heads=4)
+    assert (config.head_dim, config.num_key_value_heads) == (16, 1)
+    with pytest.raises(CheckpointError, match="not divisible into 5 heads"):
+        config_from_state(state, num_attention_heads=5)
+    with pytest.raises(CheckpointError, match="num_attention_heads=8 contradicts"):
+        config_from_state(native_state_dict(**dict(DENSE_QK, meta=True)), num_attention_heads=8)
+
+
+@needs_tokenizers
+@pytest.mark.parametrize("era", sorted(TOKENIZERS))
+def test_tokenizer_and_chat_template_are_shipped(tmp_path, era):
+    pth, _ = write_native(tmp_path, **DENSE_QK)
+    out = convert(pth, tmp_path / "hf", "hf", tokenizer=TOKENIZERS[era])
+    tok = AutoTokenizer.from_pretrained(out)
+    assert (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id) == (1, 2, 0)
+    text = tok.apply_chat_template([{"role": "user", "content": "你好"}], tokenize=False, add_generation_prompt=True)
+    assert "<|im_start|>user\n你好<|im_end|>\n<|im_start|>assistant\n" in text
+    assert ("You are a helpful assistant" in text) == (era == "minimind2")  # each era's own template
+    assert tok.chat_template == AutoTokenizer.from_pretrained(TOKENIZERS[era]).chat_template
+    generation = json.loads((out / "generation_config.json").read_text())
+    assert (generation["bos_token_id"], generation["eos_token_id"], generation["pad_token_id"]) == (1, 2, 0)
+
+
+def test_lora_adapter_is_merged(tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    pth, _ = write_native(tmp_path, **DENSE_QK)
+    hf = convert(pth, tmp_path / "hf", "hf")
+    lora = get_peft_model(load(hf), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, param in lora.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero, which would make the merge a no-op
+                param.normal_(0, 0.05, generator=torch.Generator().manual_seed(len(name)))
+    lora.save_pretrained(tmp_path / "adapter")
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(hf)
+
+    merged = load(convert(tmp_path / "adapter", tmp_path / "merged", "hf"))
+    expected = logits(PeftModel.from_pretrained(load(hf), tmp_path / "adapter").eval())
+    torch.testing.assert_close(logits(merged), expected, rtol=0, atol=1e-5)
+    assert not torch.allclose(logits(merged), logits(load(hf)), atol=1e-3)
+
+
+def test_minimind_custom_code_export_is_read(tmp_path):
+    """MiniMind2's own `convert_torch2transformers_minimind` folder: custom config names, pytorch_model.bin."""
+    state = native_state_dict(**MOE_SHARED)
+    folder = tmp_path / "MiniMind2-MoE"
+    folder.mkdir()
+    torch.save(state, folder / "pytorch_model.bin")
+    (folder / "config.json").write_text(json.dumps({
+        "architectures": ["MiniMindForCausalLM"], "auto_map": {"AutoConfig": "model_minimind.MiniMindConfig"},
+        "model_type": "minimind", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 8,
+        "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 1e6, "use_moe": True, "n_routed_experts": 4,
+        "n_shared_experts": 1, "num_experts_per_tok": 2, "aux_loss_alpha": 0.1, "seq_aux": True,
+    }))  # fmt: skip
+    ckpt = read_checkpoint(folder)
+    assert (ckpt.config.num_experts, ckpt.config.n_shared_experts, ckpt.config.num_experts_per_tok) == (4, 1, 2)
+    assert (ckpt.config.router_aux_loss_coef, ckpt.config.aux_loss_type, ckpt.config.rms_norm_eps) == (
+        0.1, "sequence", 1e-5)  # fmt: skip
+    back = convert(folder, tmp_path / "back.pth", "native")
+    assert_same_tensors(torch.load(back, weights_only=True), state)
+
+
+@needs_tokenizers
+def test_cli(tmp_path, capsys):
+    pth, _ = write_native(tmp_path, **DENSE_NO_QK)
+    out = tmp_path / "MiniMind2-Small"
+    argv = [str(pth), str(out), "--to", "hf", "--tokenizer", str(TOKENIZERS["minimind2"]), "--dtype", "float16"]
+    assert main([*argv, "--num-attention-heads", "4", "--set", "rms_norm_eps=1e-6"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["num_attention_heads"], config["head_dim"], config["rms_norm_eps"]) == (4, 16, 1e-6)
+    assert config["dtype"] == "float16" and config["rms_norm_eps"] == 1e-6
+    with pytest.raises(SystemExit) as err:
+        main([str(out), str(tmp_path / "q"), "--to", "qwen3"])
+    assert "use --to llama" in str(err.value.code)
+    with pytest.raises(SystemExit):
+        main([*argv, "--set", "hidden_size=3"])
+    assert "KEY one of" in capsys.readouterr().err
