@@ -184,8 +184,12 @@ def _merge_lora(adapter_dir: Path, base, preset, overrides) -> Checkpoint:
     from peft import PeftModel
 
     base = base or json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
-    if not base or not Path(base).exists():
-        raise CheckpointError(f"{adapter_dir}: its base model {base!r} is not a local path; pass --base PATH")
+    if not base:
+        raise CheckpointError(f"{adapter_dir}: adapter_config.json names no base model; pass --base PATH")
+    if not Path(base).exists():  # a hub id: fetch the base folder (fails clearly when offline)
+        from huggingface_hub import snapshot_download
+
+        base = snapshot_download(base)
     ckpt = read_checkpoint(base, preset, **overrides)
     model = MiniMindForCausalLM(ckpt.config)
     model.load_state_dict(cast_state(ckpt.state, torch.float32), strict=True)

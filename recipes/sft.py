@@ -22,8 +22,8 @@ from minimind_hf import MiniMindConfig
 from minimind_hf.arguments import DataArguments, ModelArguments, SFTConfig, parse_args
 from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, resolve_resume_checkpoint, write_model_card
 from minimind_hf.chat import configure_generation, format_answers, generate_answers, read_prompts
-from minimind_hf.cli import merge_adapter
 from minimind_hf.collator import build_collator
+from minimind_hf.convert import convert
 from minimind_hf.data import load_sft_dataset
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
         card = (model_args, data_args, training_args, trainer.state, len(train_dataset), len(eval_dataset or []))
         write_model_card(training_args.output_dir, *card, eval_metrics)
         if model_args.save_merged_model:
-            final_dir = merge_adapter(training_args.output_dir, os.path.join(training_args.output_dir, "merged"))
+            final_dir = convert(training_args.output_dir, os.path.join(training_args.output_dir, "merged"), to="hf")
             write_model_card(final_dir, *card, eval_metrics)
         logger.info(f"Model saved to {final_dir}")
 
