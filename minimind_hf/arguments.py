@@ -1,11 +1,13 @@
-"""SFT arguments: one YAML of model, data, LoRA and `TrainingArguments` fields, overridable from the command line.
+"""Recipe arguments: one YAML of model, data, LoRA and `TrainingArguments` fields, overridable from the command line.
 
     model_args, data_args, training_args = parse_args(["configs/sft.yaml", "--learning_rate", "1e-5"])
+    model_args, data_args, training_args = parse_args(["configs/pretrain.yaml"], PRETRAIN_ARGUMENTS)
 
 The YAML sets the defaults, the command line overrides them, and an unknown key (in either) is an error naming it.
 Field names follow TRL (`model_name_or_path`, `dataset_name`, `max_length`, `use_peft`, `lora_*`, `packing`) and the
 defaults follow MiniMind's `train_full_sft.py`: cosine decay to 10% of the peak rate, AdamW weight decay 0.01,
-gradient clipping at 1.0, 2 epochs of batch 16, bf16 where the hardware has it.
+gradient clipping at 1.0, 2 epochs of batch 16, bf16 where the hardware has it. `PretrainConfig` swaps in
+MiniMind's `train_pretrain.py` defaults.
 """
 
 import difflib
@@ -104,7 +106,29 @@ class ModelArguments:
 
 
 @dataclass
-class DataArguments:
+class _SourceArguments:
+    """Where the training data comes from, and the held-out part; shared by the SFT and pretraining arguments."""
+
+    dataset_name: str = field(metadata={"help": "Training data (see the recipe's data arguments)."})
+    eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out data for eval loss."})
+    eval_split_ratio: float = field(
+        default=0.0, metadata={"help": "Fraction of dataset_name held out for eval loss / perplexity (0 = none)."}
+    )
+    skip_invalid_samples: bool = field(default=False, metadata={"help": "Drop malformed records, not fail."})
+
+    def __post_init__(self):
+        if not 0 <= self.eval_split_ratio < 1:
+            raise ValueError(f"eval_split_ratio must be in [0, 1), got {self.eval_split_ratio}")
+        if self.eval_split_ratio and self.eval_dataset_name:
+            raise ValueError("Set eval_split_ratio or eval_dataset_name, not both")
+
+    @property
+    def has_eval(self) -> bool:
+        return bool(self.eval_split_ratio or self.eval_dataset_name)
+
+
+@dataclass
+class DataArguments(_SourceArguments):
     dataset_name: str = field(
         metadata={
             "help": "SFT conversations: a .jsonl/.json/.parquet file, folder, glob or hub dataset (owner/name[/file]), "
@@ -112,9 +136,6 @@ class DataArguments:
         }
     )
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out conversations for eval loss."})
-    eval_split_ratio: float = field(
-        default=0.0, metadata={"help": "Fraction of dataset_name held out for eval loss / perplexity (0 = none)."}
-    )
     train_on: Literal["assistant", "last_assistant", "all"] = field(
         default="assistant",
         metadata={"help": "Tokens that carry loss: every assistant turn (MiniMind), the last, all."},
@@ -126,7 +147,6 @@ class DataArguments:
         default=DEFAULT_EMPTY_THINK_RATIO,
         metadata={"help": "Share of plain answers that keep the template's empty <think> block (MiniMind: 0.2)."},
     )
-    skip_invalid_samples: bool = field(default=False, metadata={"help": "Drop malformed conversations, not fail."})
     sample_prompts_file: str | None = field(
         default=None,
         metadata={"help": "JSONL of {prompt, reference}: print the model's answers before and after training."},
@@ -134,16 +154,9 @@ class DataArguments:
     sample_max_new_tokens: int = field(default=96, metadata={"help": "Answer length for sample_prompts_file."})
 
     def __post_init__(self):
-        if not 0 <= self.eval_split_ratio < 1:
-            raise ValueError(f"eval_split_ratio must be in [0, 1), got {self.eval_split_ratio}")
-        if self.eval_split_ratio and self.eval_dataset_name:
-            raise ValueError("Set eval_split_ratio or eval_dataset_name, not both")
+        super().__post_init__()
         if not 0 <= self.system_prompt_ratio <= 1:
             raise ValueError(f"system_prompt_ratio must be in [0, 1], got {self.system_prompt_ratio}")
-
-    @property
-    def has_eval(self) -> bool:
-        return bool(self.eval_split_ratio or self.eval_dataset_name)
 
     def load_options(self, training_args: "SFTConfig") -> dict:
         """Keyword arguments of `minimind_hf.data.load_sft_dataset` for this run."""
@@ -205,6 +218,50 @@ class SFTConfig(TrainingArguments):
         super().__post_init__()
 
 
+@dataclass
+class PretrainDataArguments(_SourceArguments):
+    dataset_name: str = field(
+        metadata={
+            "help": 'Pretraining text, one {"text": ...} per record: a .jsonl/.json/.parquet file, folder, glob, hub '
+            "dataset or mixture, as for SFT (see minimind_hf.pretrain_data.load_pretrain_dataset)."
+        }
+    )
+    eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out text for eval loss."})
+
+    def load_options(self, training_args: "SFTConfig") -> dict:
+        """Keyword arguments of `minimind_hf.pretrain_data.load_pretrain_dataset` for this run."""
+        return {
+            "max_length": training_args.max_length,
+            "packing": training_args.packing,
+            "seed": training_args.seed,
+            "skip_invalid": self.skip_invalid_samples,
+            "num_proc": training_args.dataset_num_proc,
+        }
+
+
+@dataclass
+class PretrainConfig(SFTConfig):
+    """`SFTConfig` with the defaults of MiniMind's `train_pretrain.py` (MiniMind2: pretrain_hq.jsonl)."""
+
+    max_length: int = field(default=512, metadata={"help": "Tokens per row (MiniMind2 pretraining: 512)."})
+    packing: bool = field(
+        default=True,
+        metadata={
+            "help": "Concatenate the bos...eos documents and cut them into max_length rows (no padding); false = one "
+            "document per row, truncated to max_length, as MiniMind's PretrainDataset does."
+        },
+    )
+    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Rows per device per step."})
+    per_device_eval_batch_size: int = field(default=32, metadata={"help": "Rows per device per eval step."})
+    gradient_accumulation_steps: int = field(default=8, metadata={"help": "Micro-batches per optimizer step."})
+
+
+SFT_ARGUMENTS = (ModelArguments, DataArguments, SFTConfig)
+PRETRAIN_ARGUMENTS = (ModelArguments, PretrainDataArguments, PretrainConfig)
+
+
 def bundled_tokenizer() -> str:
     from . import BUNDLED_TOKENIZER_DIR
 
@@ -251,10 +308,13 @@ def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> None:
     parser.set_defaults(**defaults)
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, SFTConfig]:
-    """`[config.yaml] [--field value ...]` -> (model, data, training) arguments."""
+def parse_args(
+    argv: list[str] | None = None, dataclass_types: tuple = SFT_ARGUMENTS
+) -> tuple[ModelArguments, DataArguments | PretrainDataArguments, SFTConfig]:
+    """`[config.yaml] [--field value ...]` -> (model, data, training) arguments of `dataclass_types` (the SFT ones by
+    default; `PRETRAIN_ARGUMENTS` for recipes/pretrain.py)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, SFTConfig))
+    parser = HfArgumentParser(dataclass_types)
     parser.allow_abbrev = False  # `--learning 1e-3` must not silently mean --learning_rate
     if argv and argv[0].endswith((".yaml", ".yml")):
         _set_yaml_defaults(parser, argv.pop(0))

@@ -1,5 +1,5 @@
-"""What the SFT recipe adds around `transformers.Trainer`: throughput / aux-loss logging, a resume guard against
-half-written checkpoints, the model card, and the final Hub push."""
+"""What the SFT and pretraining recipes add around `transformers.Trainer`: throughput / aux-loss logging, a resume
+guard against half-written checkpoints, the model card, and the final Hub push."""
 
 import json
 import logging
@@ -181,7 +181,7 @@ CARD = """---
 
 # {name}
 
-A [MiniMind](https://github.com/jingyaogong/minimind) model after supervised fine-tuning with minimind-hf.
+A [MiniMind](https://github.com/jingyaogong/minimind) model {trained} with minimind-hf.
 
 ## Training
 
@@ -195,7 +195,10 @@ A [MiniMind](https://github.com/jingyaogong/minimind) model after supervised fin
 
 ## Use
 
-```python
+{use}
+"""
+
+USE_CHAT = """```python
 import minimind_hf  # registers MiniMind; without it pass trust_remote_code=True
 from minimind_hf.chat import chat_inputs  # the prompt, tokenized as in training
 from {library} import {auto_class}
@@ -207,23 +210,42 @@ inputs = chat_inputs(tokenizer, [{{"role": "user", "content": "你好"}}], model
 print(tokenizer.decode(model.generate(**inputs, max_new_tokens=128)[0], skip_special_tokens=True))
 ```
 
-Or chat: `python -m minimind_hf.chat {location}`
-"""
+Or chat: `python -m minimind_hf.chat {location}`"""
+
+# A base model continues text; documents started with bos in pretraining, so the prompt does too.
+USE_BASE = """```python
+import minimind_hf  # registers MiniMind; without it pass trust_remote_code=True
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{location}")
+model = AutoModelForCausalLM.from_pretrained("{location}")
+inputs = tokenizer(tokenizer.bos_token + "人工智能是", return_tensors="pt", add_special_tokens=False)
+print(tokenizer.decode(model.generate(**inputs, max_new_tokens=128)[0], skip_special_tokens=True))
+```"""
 
 
-def write_model_card(folder, model_args, data_args, training_args, state, num_train, num_eval, eval_metrics=None):
-    """README.md with Hub metadata: base model, data, method, hyperparameters, results and the launch command."""
+def write_model_card(
+    folder, model_args, data_args, training_args, state, num_train, num_eval, eval_metrics=None, stage="sft"
+):
+    """README.md with Hub metadata: base model, data, method, hyperparameters, results and the launch command.
+    ``stage``: "sft" (a chat model) or "pretrain" (a base model, from recipes/pretrain.py)."""
     from huggingface_hub import ModelCardData
 
     base, dataset, args = model_args.model_name_or_path, data_args.dataset_name, training_args
     is_adapter = Path(folder, "adapter_config.json").exists()
     losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
     lora = f"LoRA r={model_args.lora_r} alpha={model_args.lora_alpha} on {model_args.lora_targets}"
+    if stage == "sft":
+        unit, method = "conversations", "full fine-tuning"
+        loss_on = f"{data_args.train_on} tokens, max_length {args.max_length}"
+    else:
+        unit, method, layout = "rows", "pretraining", "packed into" if args.packing else "one per row, cut to"
+        loss_on = f"every token; bos...eos documents {layout} {args.max_length}-token rows"
     rows = {
         "base model": f"{base} preset, random init" if model_args.is_preset else base,
-        "data": f"{dataset} ({num_train} conversations, {num_eval} held out)",
-        "loss on": f"{data_args.train_on} tokens, max_length {args.max_length}",
-        "method": (lora + (" (merged)" if not is_adapter else "")) if model_args.use_peft else "full fine-tuning",
+        "data": f"{dataset} ({num_train} {unit}, {num_eval} held out)",
+        "loss on": loss_on,
+        "method": (lora + (" (merged)" if not is_adapter else "")) if model_args.use_peft else method,
         "learning rate": f"{args.learning_rate:g}, {args.lr_scheduler_type.value} {args.lr_scheduler_kwargs or ''}, "
         f"warmup {args.warmup_steps}",
         "batch": f"{args.per_device_train_batch_size} per device x {args.gradient_accumulation_steps} accumulation x "
@@ -243,17 +265,22 @@ def write_model_card(folder, model_args, data_args, training_args, state, num_tr
         library_name="peft" if is_adapter else "transformers",
         base_model=base if not (model_args.is_preset or os.path.isdir(base)) else None,
         datasets=[hub_dataset.group(1)] if hub_dataset else None,
-        tags=["minimind", "sft", "minimind-hf"],
+        tags=["minimind", stage, "minimind-hf"],
         pipeline_tag="text-generation",
+    )
+    location = args.hub_model_id or folder
+    use = (USE_CHAT if stage == "sft" else USE_BASE).format(
+        library="peft" if is_adapter else "transformers",
+        auto_class="AutoPeftModelForCausalLM" if is_adapter else "AutoModelForCausalLM",
+        location=location,
     )
     card = CARD.format(
         metadata=metadata.to_yaml(),
+        trained="after supervised fine-tuning" if stage == "sft" else "pretrained (a base model: it continues text)",
         name=Path(args.hub_model_id or args.output_dir).name,
         table="\n".join(f"| {key} | {value} |" for key, value in rows.items()),
         command=launch_command(),
-        library="peft" if is_adapter else "transformers",
-        auto_class="AutoPeftModelForCausalLM" if is_adapter else "AutoModelForCausalLM",
-        location=args.hub_model_id or folder,
+        use=use,
     )
     Path(folder, "README.md").write_text(card, encoding="utf-8")
 

@@ -1,7 +1,7 @@
 """Batching tokenized SFT samples (``input_ids`` + ``labels`` from `minimind_hf.data`).
 
 * padded (default): right-padded to the longest sample (optionally to a multiple of ``pad_to_multiple_of``), with an
-  ``attention_mask``; labels are -100 on padding.
+  ``attention_mask``; labels are -100 on padding. Samples without ``labels`` (pretraining text) train on every token.
 * packed (``packing=True``): padding-free. The batch's samples are concatenated into one row whose ``position_ids``
   restart at 0 for every sample, and there is NO ``attention_mask``: transformers' mask utilities then detect the
   sample boundaries from the position_ids (sdpa / eager), and flash-attention takes the varlen path. The first label
@@ -53,7 +53,7 @@ class PaddingCollator:
         for row, feature in enumerate(features):
             n = len(feature["input_ids"])
             input_ids[row, :n] = torch.as_tensor(feature["input_ids"], dtype=torch.long)
-            labels[row, :n] = torch.as_tensor(feature["labels"], dtype=torch.long)
+            labels[row, :n] = torch.as_tensor(feature.get("labels", feature["input_ids"]), dtype=torch.long)
             attention_mask[row, :n] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 

@@ -112,23 +112,10 @@ def load_sft_dataset(
     fingerprints: a rerun with the same files, tokenizer, template and options tokenizes nothing.
     Returns the dataset, or ``(dataset, SFTDataStats)`` with ``return_stats=True``.
     """
-    from datasets import concatenate_datasets
-
     opts = SFTOptions(max_length, train_on, system_prompt_ratio, empty_think_ratio, seed, tuple(system_prompts))
-    raw_parts, source_rows = [], {}
-    for index, (source, ratio) in enumerate(parse_mixture(dataset_name)):
-        raw = _read_source(source, cache_dir)
-        errors = raw.data.column("error")
-        if errors.null_count < len(raw):
-            if not skip_invalid:
-                first = next(e for e in errors.to_pylist() if e is not None)
-                raise SFTDataError(f"{first}  (pass skip_invalid=True to skip bad records)")
-            logger.warning("%s: %d invalid records will be skipped", source, len(raw) - errors.null_count)
-        raw = _subsample(raw, ratio, seed, index)
-        source_rows[source] = source_rows.get(source, 0) + len(raw)
-        raw_parts.append(raw)
-    raw = raw_parts[0] if len(raw_parts) == 1 else concatenate_datasets(raw_parts)
-
+    raw, source_rows = read_sources(
+        dataset_name, iter_conversations, _raw_features(), seed=seed, skip_invalid=skip_invalid, cache_dir=cache_dir
+    )
     fingerprint = _hash(
         raw._fingerprint, tokenizer_fingerprint(tokenizer), asdict(opts), skip_invalid, MASKING_VERSION
     )
@@ -192,27 +179,53 @@ def _processed_features():
     )
 
 
-def _generate_from_files(files):
+def read_sources(dataset_name, to_rows, features, *, seed=42, skip_invalid=False, cache_dir=None):
+    """Read a data spec (see `load_sft_dataset`) into one raw, cached ``Dataset`` and ``{source: rows used}``.
+
+    ``to_rows`` turns ``(location, record)`` pairs into rows of ``features``, which must include ``location`` and
+    ``error`` columns (`minimind_hf.formats.iter_conversations`, `minimind_hf.pretrain_data.iter_texts`). The first
+    bad record raises `SFTDataError` naming file and line, unless ``skip_invalid`` (its row then keeps the error).
+    """
+    from datasets import concatenate_datasets
+
+    raw_parts, source_rows = [], {}
+    for index, (source, ratio) in enumerate(parse_mixture(dataset_name)):
+        raw = _read_source(source, cache_dir, to_rows, features)
+        errors = raw.data.column("error")
+        if errors.null_count < len(raw):
+            if not skip_invalid:
+                first = next(e for e in errors.to_pylist() if e is not None)
+                raise SFTDataError(f"{first}  (pass skip_invalid=True to skip bad records)")
+            logger.warning("%s: %d invalid records will be skipped", source, len(raw) - errors.null_count)
+        raw = _subsample(raw, ratio, seed, index)
+        source_rows[source] = source_rows.get(source, 0) + len(raw)
+        raw_parts.append(raw)
+    return (raw_parts[0] if len(raw_parts) == 1 else concatenate_datasets(raw_parts)), source_rows
+
+
+def _generate_from_files(files, to_rows):
     for path in files:
-        yield from iter_conversations(iter_file(path))
+        yield from to_rows(iter_file(path))
 
 
-def _generate_from_hub(name, dataset):
-    yield from iter_conversations(iter_rows(name, dataset))
+def _generate_from_hub(name, dataset, to_rows):
+    yield from to_rows(iter_rows(name, dataset))
 
 
-def _read_source(source: str, cache_dir):
+def _read_source(source: str, cache_dir, to_rows, features):
     from datasets import Dataset
 
+    reader = f"{to_rows.__module__}.{to_rows.__qualname__}"  # the same file read as conversations or as text
     files = resolve_local(source)
     if files is not None:
-        generator, gen_kwargs, fingerprint = _generate_from_files, {"files": files}, files_fingerprint(files)
+        generator, gen_kwargs = _generate_from_files, {"files": files, "to_rows": to_rows}
+        fingerprint = _hash(reader, files_fingerprint(files))
     else:
         hub = _load_hub(source, cache_dir)
-        generator, gen_kwargs = _generate_from_hub, {"name": source, "dataset": hub}
-        fingerprint = _hash("hub", source, hub._fingerprint, FORMAT_VERSION)
+        generator, gen_kwargs = _generate_from_hub, {"name": source, "dataset": hub, "to_rows": to_rows}
+        fingerprint = _hash("hub", reader, source, hub._fingerprint, FORMAT_VERSION)
     return Dataset.from_generator(
-        generator, features=_raw_features(), gen_kwargs=gen_kwargs, cache_dir=cache_dir, fingerprint=fingerprint
+        generator, features=features, gen_kwargs=gen_kwargs, cache_dir=cache_dir, fingerprint=fingerprint
     )
 
 

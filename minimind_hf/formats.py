@@ -42,8 +42,12 @@ _SHAREGPT_ROLES = {
 _CHAT_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
 
 
-class SFTDataError(ValueError):
-    """A problem with SFT input data. The message names the file and line (or row) it comes from."""
+class DataError(ValueError):
+    """A problem with input data, SFT conversations or pretraining text. The message names the file and line (or
+    row) it comes from."""
+
+
+SFTDataError = DataError  # the name the SFT pipeline and its users know it by
 
 
 # --------------------------------------------------------------------------------------------------- records

@@ -11,32 +11,25 @@ import math
 import os
 import sys
 
-import datasets
 import torch
-import transformers
 from peft import get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, set_seed
+from transformers import AutoTokenizer, Trainer, set_seed
 from transformers.integrations import is_deepspeed_zero3_enabled
 
-from minimind_hf import MiniMindConfig
 from minimind_hf.arguments import DataArguments, ModelArguments, SFTConfig, parse_args
 from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, resolve_resume_checkpoint, write_model_card
-from minimind_hf.chat import configure_generation, format_answers, generate_answers, read_prompts
+from minimind_hf.chat import format_answers, generate_answers, read_prompts
 from minimind_hf.collator import build_collator
 from minimind_hf.convert import convert
 from minimind_hf.data import load_sft_dataset
+from minimind_hf.recipe_utils import load_model, setup_logging
 
 logger = logging.getLogger(__name__)
 
 
 def main(model_args: ModelArguments, data_args: DataArguments, training_args: SFTConfig) -> None:
     # ---- Setup logging
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=[logging.StreamHandler()])
-    log_level = training_args.get_process_log_level()
-    for name in (__name__, "minimind_hf"):  # our own messages at INFO on the main process, even when log_level=passive
-        logging.getLogger(name).setLevel(min(log_level, logging.INFO) if training_args.should_log else log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
+    setup_logging(training_args, __name__)
     logger.info(f"Model {model_args}\nData {data_args}\nTraining {training_args}")  # hub_token is masked
     set_seed(training_args.seed)
 
@@ -44,23 +37,7 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
 
     # ---- Load model: a preset name starts from random init, anything else from its weights
-    model_kwargs = {"dtype": model_args.dtype, "attn_implementation": model_args.attn_implementation}
-    if model_args.is_preset:
-        model = AutoModelForCausalLM.from_config(
-            MiniMindConfig.from_preset(model_args.model_name_or_path), **model_kwargs
-        )
-    else:
-        model = AutoModelForCausalLM.from_pretrained(
-            model_args.model_name_or_path,
-            revision=model_args.model_revision,
-            trust_remote_code=model_args.trust_remote_code,
-            **model_kwargs,
-        )
-    if len(tokenizer) > model.config.vocab_size:
-        raise ValueError(
-            f"Tokenizer has {len(tokenizer)} tokens, the model's vocabulary only {model.config.vocab_size}"
-        )
-    configure_generation(model, tokenizer)
+    model = load_model(model_args, tokenizer)
     if model_args.use_peft:
         model = get_peft_model(model, model_args.lora_config())
         trainable, total = model.get_nb_trainable_parameters()

@@ -8,9 +8,10 @@ import yaml
 from sft_testing import REPO_DIR
 
 from minimind_hf import BUNDLED_TOKENIZER_DIR
-from minimind_hf.arguments import bf16_supported, parse_args
+from minimind_hf.arguments import PRETRAIN_ARGUMENTS, SFT_ARGUMENTS, bf16_supported, parse_args
 
 CONFIGS = sorted((REPO_DIR / "configs").glob("*.yaml"))
+RECIPE_ARGUMENTS = {"recipes/sft.py": SFT_ARGUMENTS, "recipes/pretrain.py": PRETRAIN_ARGUMENTS}
 
 
 def _yaml(tmp_path, **fields) -> str:
@@ -21,9 +22,11 @@ def _yaml(tmp_path, **fields) -> str:
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_parses(config):
-    model_args, data_args, training_args = parse_args([str(config)])
     header = config.read_text().splitlines()[:6]
-    assert any("Tuned for" in line for line in header) and any("recipes/sft.py" in line for line in header)
+    recipes = {recipe for recipe in RECIPE_ARGUMENTS if any(recipe in line for line in header)}
+    assert any("Tuned for" in line for line in header) and len(recipes) == 1, "header: hardware + launch command"
+    # Through the dataclasses of the recipe its launch command names, so recipe-specific keys are checked too.
+    model_args, data_args, training_args = parse_args([str(config)], RECIPE_ARGUMENTS[recipes.pop()])
     assert training_args.lr_scheduler_type == "cosine_with_min_lr"
     assert training_args.lr_scheduler_kwargs == {"min_lr_rate": 0.1}
     assert data_args.dataset_name and training_args.output_dir.startswith("outputs/")

@@ -1,0 +1,96 @@
+"""Pretraining MiniMind from scratch on transformers.Trainer: {"text": ...} jsonl -> bos...eos documents packed into
+max_length rows -> a base model, 1 device to many, DeepSpeed ZeRO.
+
+    accelerate launch recipes/pretrain.py configs/pretrain.yaml
+    accelerate launch --config_file configs/accelerate/ddp.yaml --num_processes 8 \
+        recipes/pretrain.py configs/pretrain.yaml --learning_rate 1e-3     # any field overrides the YAML
+    python recipes/pretrain.py configs/pretrain_tiny_cpu.yaml              # the CPU demo (make pretrain)
+
+The output folder is what recipes/sft.py takes as `model_name_or_path`.
+"""
+
+import logging
+import math
+import sys
+
+import torch
+from transformers import AutoTokenizer, Trainer, set_seed
+
+from minimind_hf.arguments import PRETRAIN_ARGUMENTS, ModelArguments, PretrainConfig, PretrainDataArguments, parse_args
+from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, resolve_resume_checkpoint, write_model_card
+from minimind_hf.collator import build_collator
+from minimind_hf.pretrain_data import load_pretrain_dataset
+from minimind_hf.recipe_utils import load_model, setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_args: PretrainConfig) -> None:
+    # ---- Setup logging
+    setup_logging(training_args, __name__)
+    if model_args.use_peft:
+        raise ValueError("recipes/pretrain.py trains every weight; LoRA (use_peft) is for recipes/sft.py")
+    logger.info(f"Model {model_args}\nData {data_args}\nTraining {training_args}")  # hub_token is masked
+    set_seed(training_args.seed)
+
+    # ---- Load tokenizer (the bundled MiniMind one for a preset) and model (a preset = random init)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
+    model = load_model(model_args, tokenizer)
+    logger.info(f"{model.config.model_type} with {model.num_parameters():,} parameters")
+
+    # ---- Load data: documents wrapped in bos/eos, packed into max_length rows
+    data_options = data_args.load_options(training_args)
+    with training_args.main_process_first(desc="tokenizing pretraining text"):
+        train_dataset = load_pretrain_dataset(data_args.dataset_name, tokenizer, **data_options)
+        eval_dataset = None
+        if data_args.eval_dataset_name:
+            eval_dataset = load_pretrain_dataset(data_args.eval_dataset_name, tokenizer, **data_options)
+        elif data_args.eval_split_ratio:
+            split = train_dataset.train_test_split(test_size=data_args.eval_split_ratio, seed=training_args.seed)
+            train_dataset, eval_dataset = split["train"], split["test"]
+
+    # ---- Trainer: rows are already packed, so the collator only pads a short last row (labels = input_ids)
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=build_collator(tokenizer, pad_to_multiple_of=training_args.pad_to_multiple_of),
+    )
+    # Ahead of the reporting callbacks, so TensorBoard / W&B receive its throughput and aux-loss numbers.
+    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
+
+    # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir)
+    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+
+    # ---- Evaluate
+    eval_metrics = None
+    if eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        eval_metrics["eval_perplexity"] = math.exp(min(eval_metrics["eval_loss"], 50.0))
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+
+    # ---- Save: weights, tokenizer, generation-ready config, model card
+    trainer.accelerator.unwrap_model(trainer.model).config.use_cache = True  # Trainer disabled it
+    trainer.save_model(training_args.output_dir, _internal_call=True)  # no Trainer push: ours follows, with the card
+    if trainer.is_world_process_zero():
+        card = (model_args, data_args, training_args, trainer.state, len(train_dataset), len(eval_dataset or []))
+        write_model_card(training_args.output_dir, *card, eval_metrics, stage="pretrain")
+        logger.info(f"Model saved to {training_args.output_dir}")
+
+        # ---- Push
+        if training_args.push_to_hub:
+            push_folder_to_hub(training_args.output_dir, training_args)
+    trainer.accelerator.wait_for_everyone()
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(*parse_args(sys.argv[1:], PRETRAIN_ARGUMENTS))
