@@ -15,6 +15,15 @@ RECIPE = REPO_DIR / "recipes" / "sft.py"
 ACCELERATE = Path(sys.executable).parent / "accelerate"
 DEMO_SFT = REPO_DIR / "minimind_hf" / "demo_data" / "sft.jsonl"
 DEMO_PROMPTS = REPO_DIR / "minimind_hf" / "demo_data" / "prompts.jsonl"
+# MiniMind's real tokenizers (never copied into the repo): $MINIMIND_REFERENCE_DIR, the workspace's shared/reference
+# next to this checkout, or the one on this machine (for clones made elsewhere, e.g. /tmp/fresh).
+_REFERENCE_CANDIDATES = (os.environ.get("MINIMIND_REFERENCE_DIR"), REPO_DIR.parent / "shared" / "reference",
+                         "/work/shared/reference")  # fmt: skip
+REFERENCE_DIR = next((Path(p) for p in _REFERENCE_CANDIDATES if p and Path(p).is_dir()), None)
+REFERENCE_TOKENIZERS = {
+    name: (REFERENCE_DIR / f"{name}-tokenizer") if REFERENCE_DIR else Path(f"<no reference dir>/{name}-tokenizer")
+    for name in ("minimind2", "minimind3")
+}
 
 # Runs recipes/sft.py with test instrumentation, driven by environment variables:
 #   SFT_RECORD_DIR: every process writes rank{R}.json: world size, accelerate's distributed type, DeepSpeed's ZeRO

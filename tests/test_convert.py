@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from sft_testing import REFERENCE_DIR, REFERENCE_TOKENIZERS
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM
@@ -17,9 +18,8 @@ from minimind_hf.configuration_minimind import MINIMIND_PRESETS
 from minimind_hf.convert import _fuse_experts, _unfuse_experts, convert, export_config, main, read_checkpoint
 from minimind_hf.native import CheckpointError, check_state, config_from_state
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-TOKENIZERS = {"minimind2": REFERENCE / "minimind2-tokenizer", "minimind3": REFERENCE / "minimind3-tokenizer"}
-needs_tokenizers = pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference MiniMind tokenizers not present")
+TOKENIZERS = REFERENCE_TOKENIZERS
+needs_tokenizers = pytest.mark.skipif(REFERENCE_DIR is None, reason="reference MiniMind tokenizers not present")
 
 TINY = dict(hidden=64, layers=2, heads=4, kv=2, inter=128)
 DENSE_QK = dict(TINY, qk_norm=True)  # minimind-3 shaped

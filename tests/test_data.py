@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sft_testing import REFERENCE_TOKENIZERS
 from transformers import AutoTokenizer
 
 import minimind_hf.data as data_module
@@ -36,10 +37,9 @@ from minimind_hf.masking import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
 TOKENIZERS = {
-    "minimind2": REFERENCE / "minimind2-tokenizer",  # injects a default system prompt, no generation markers
-    "minimind3": REFERENCE / "minimind3-tokenizer",  # renders an empty <think> block in every assistant turn
+    "minimind2": REFERENCE_TOKENIZERS["minimind2"],  # injects a default system prompt, no generation markers
+    "minimind3": REFERENCE_TOKENIZERS["minimind3"],  # renders an empty <think> block in every assistant turn
     "bundled": REPO / "minimind_hf" / "tokenizer",  # minimind-3 rendering with {% generation %} markers
 }
 RAW = {"system_prompt_ratio": 0.0, "empty_think_ratio": 1.0}  # the template's rendering, untouched
@@ -629,7 +629,7 @@ def test_hub_dataset_rows_are_read_like_files(tok3, tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------------- inspector
 
 
-def test_inspect_file_and_yaml(tmp_path, capsys):
+def test_inspect_file_and_yaml(tmp_path, capsys, tok3):
     path = _write_jsonl(tmp_path / "data.jsonl", [{"conversations": m} for m, _ in HAND_WRITTEN[:2]])
     cache = str(tmp_path / "cache")
     tokenizer = str(TOKENIZERS["minimind3"])
@@ -652,7 +652,7 @@ def test_inspect_file_and_yaml(tmp_path, capsys):
     assert any(re.fullmatch(r"\s+\d+\s+2 \* '<\|im_end\|>'", line) for line in lines)  # a supervised turn end
 
 
-def test_inspect_module_entry_point(tmp_path):
+def test_inspect_module_entry_point(tmp_path, tok2):
     path = _write_jsonl(tmp_path / "data.jsonl", [GOOD])
     result = subprocess.run(
         [sys.executable, "-m", "minimind_hf.data", "inspect", str(path), "--tokenizer", str(TOKENIZERS["minimind2"]),

@@ -7,22 +7,19 @@ $MINIMIND_REFERENCE_DIR); without them those tests skip.
 
 import importlib.util
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sft_testing import REFERENCE_DIR
 from transformers import AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER_DIR = ROOT / "minimind_hf" / "tokenizer"
 TEMPLATE_PATH = ROOT / "minimind_hf" / "chat_template.jinja"
 DEMO_DIR = ROOT / "minimind_hf" / "demo_data"
-_REFERENCE_CANDIDATES = [os.environ.get("MINIMIND_REFERENCE_DIR"), ROOT.parent / "shared" / "reference",
-                         "/work/shared/reference"]  # fmt: skip
-REFERENCE_DIR = next((Path(p) for p in _REFERENCE_CANDIDATES if p and Path(p).is_dir()), None)
 
 SPECIAL_IDS = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "<tts_text_bos_single>": 20}
 TEXT_TOKEN_IDS = {"<tool_call>": 21, "</tool_call>": 22, "<tool_response>": 23, "</tool_response>": 24, "<think>": 25,
