@@ -6,8 +6,9 @@
 The YAML sets the defaults, the command line overrides them, and an unknown key (in either) is an error naming it.
 Field names follow TRL (`model_name_or_path`, `dataset_name`, `max_length`, `use_peft`, `lora_*`, `packing`) and the
 defaults follow MiniMind's `train_full_sft.py`: cosine decay to 10% of the peak rate, AdamW weight decay 0.01,
-gradient clipping at 1.0, 2 epochs of batch 16, bf16 where the hardware has it. `PretrainConfig` swaps in
-MiniMind's `train_pretrain.py` defaults.
+gradient clipping at 1.0, 2 epochs of batch 16, bf16 where the hardware has it; learning rate 1e-5, or 1e-4 for LoRA
+(`train_lora.py`) when neither the YAML nor the command line sets one. `PretrainConfig` swaps in MiniMind's
+`train_pretrain.py` defaults.
 """
 
 import difflib
@@ -15,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import yaml
@@ -27,6 +28,8 @@ from .configuration_minimind import MINIMIND_PRESETS
 from .data import DEFAULT_EMPTY_THINK_RATIO
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+# Trackers whose pip package has the tracker's name: a missing one is reported before the run starts.
+PIP_TRACKERS = ("tensorboard", "wandb", "swanlab", "trackio", "mlflow", "dvclive", "clearml", "codecarbon")
 
 
 @dataclass
@@ -180,7 +183,11 @@ class SFTConfig(TrainingArguments):
     pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Pad batches to a multiple of this."})
     dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
 
-    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (MiniMind LoRA: 1e-4)."})
+    learning_rate: float = field(
+        default=1e-5, metadata={"help": "Peak learning rate; unset with use_peft: 1e-4 (MiniMind's train_lora.py)."}
+    )
+    # The learning rate of a LoRA run that sets none (None: keep `learning_rate`'s default).
+    lora_default_learning_rate: ClassVar[float | None] = 1e-4
     lr_scheduler_type: SchedulerType | str = field(default="cosine_with_min_lr", metadata={"help": "Decay shape."})
     lr_scheduler_kwargs: dict | str | None = field(
         default_factory=lambda: {"min_lr_rate": 0.1}, metadata={"help": "MiniMind decays to a tenth of the peak."}
@@ -188,13 +195,25 @@ class SFTConfig(TrainingArguments):
     num_train_epochs: float = field(default=2.0, metadata={"help": "Passes over the data."})
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Conversations per device per step."})
     per_device_eval_batch_size: int = field(default=16, metadata={"help": "Conversations per device per eval step."})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (torch's default, MiniMind's)."})
+    weight_decay: float = field(
+        default=0.01,
+        metadata={
+            "help": "AdamW weight decay; 0.01 is MiniMind's. Norm weights and biases are exempt, as everywhere in "
+            "transformers (MiniMind's AdamW(model.parameters()) decays its RMSNorm weights too)."
+        },
+    )
     bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; unset = on where the device has it."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N optimizer steps."})
     logging_first_step: bool = field(default=True, metadata={"help": "Log the loss of step 1 too."})
     save_steps: float = field(default=500, metadata={"help": "Checkpoint every N steps."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (oldest deleted first)."})
-    report_to: None | str | list[str] = field(default="tensorboard", metadata={"help": "tensorboard, wandb, ..."})
+    report_to: None | str | list[str] = field(
+        default="tensorboard",
+        metadata={
+            "help": "Trackers: tensorboard, wandb, swanlab (each needs its package: pip install wandb / swanlab), any "
+            "other transformers integration, or none."
+        },
+    )
     ddp_find_unused_parameters: bool | None = field(
         default=False, metadata={"help": "Every parameter gets a gradient (idle MoE experts included)."}
     )
@@ -216,6 +235,7 @@ class SFTConfig(TrainingArguments):
         if self.bf16 is None:
             self.bf16 = bf16_supported(self.use_cpu)
         super().__post_init__()
+        _check_trackers(self.report_to)
 
 
 @dataclass
@@ -252,6 +272,7 @@ class PretrainConfig(SFTConfig):
         },
     )
     learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate."})
+    lora_default_learning_rate: ClassVar[float | None] = None  # MiniMind has no LoRA pretraining to follow
     num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the data."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Rows per device per step."})
     per_device_eval_batch_size: int = field(default=32, metadata={"help": "Rows per device per eval step."})
@@ -260,6 +281,21 @@ class PretrainConfig(SFTConfig):
 
 SFT_ARGUMENTS = (ModelArguments, DataArguments, SFTConfig)
 PRETRAIN_ARGUMENTS = (ModelArguments, PretrainDataArguments, PretrainConfig)
+
+
+def _check_trackers(report_to: list[str]) -> None:
+    """Fail at startup, not after tokenizing the data (when Trainer builds its callbacks), on a tracker that is
+    unknown or whose package is missing."""
+    from transformers.integrations import INTEGRATION_TO_CALLBACK, get_available_reporting_integrations
+
+    for name in report_to:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise ValueError(f"report_to: unknown tracker {name!r}; choose from {', '.join(INTEGRATION_TO_CALLBACK)}")
+        if name in PIP_TRACKERS and name not in get_available_reporting_integrations():
+            raise ValueError(
+                f"report_to: {name} needs the {name} package, which is not installed: `pip install {name}`, "
+                "or set report_to to tensorboard or none"
+            )
 
 
 def bundled_tokenizer() -> str:
@@ -284,7 +320,8 @@ def bf16_supported(use_cpu: bool = False) -> bool:
     return any(getattr(torch.cpu, check, lambda: False)() for check in cpu_checks)
 
 
-def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> None:
+def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> set[str]:
+    """Make the YAML's values the parser's defaults; returns the fields the YAML sets."""
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     if not isinstance(config, dict):
         raise ValueError(f"{config_path} must hold a mapping of argument names to values")
@@ -306,6 +343,7 @@ def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> None:
         action.required = False
         defaults[action.dest] = value
     parser.set_defaults(**defaults)
+    return set(defaults)
 
 
 def parse_args(
@@ -316,13 +354,16 @@ def parse_args(
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(dataclass_types)
     parser.allow_abbrev = False  # `--learning 1e-3` must not silently mean --learning_rate
-    if argv and argv[0].endswith((".yaml", ".yml")):
-        _set_yaml_defaults(parser, argv.pop(0))
+    explicit = _set_yaml_defaults(parser, argv.pop(0)) if argv and argv[0].endswith((".yaml", ".yml")) else set()
     model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
         args=argv, return_remaining_strings=True, look_for_args_file=False
     )
     if unknown:
         raise ValueError(f"Unknown command-line argument(s): {' '.join(unknown)}")
+    explicit |= {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    lora_rate = training_args.lora_default_learning_rate
+    if model_args.use_peft and lora_rate is not None and "learning_rate" not in explicit:
+        training_args.learning_rate = lora_rate
     if training_args.eval_strategy != "no" and not data_args.has_eval:
         raise ValueError(
             f"eval_strategy={training_args.eval_strategy.value} needs eval_split_ratio or eval_dataset_name"

@@ -66,6 +66,62 @@ def test_command_line_overrides_yaml(tmp_path):
     assert model_args.lora_targets == "all-linear"
 
 
+def test_lora_defaults_to_minimind_lora_learning_rate_unless_one_is_given(tmp_path):
+    """train_lora.py's 1e-4 when neither YAML nor command line sets a rate; a given rate, even 1e-5, stays."""
+    lora = {"model_name_or_path": str(tmp_path), "use_peft": True}
+    assert parse_args([_yaml(tmp_path, **lora)])[2].learning_rate == 1e-4
+    assert parse_args([_yaml(tmp_path)])[2].learning_rate == 1e-5  # full SFT
+    assert parse_args([_yaml(tmp_path, **lora, learning_rate="1e-5")])[2].learning_rate == 1e-5
+    assert parse_args([_yaml(tmp_path, **lora), "--learning_rate", "1e-5"])[2].learning_rate == 1e-5
+    assert parse_args([_yaml(tmp_path, **lora), "--learning_rate=2e-5"])[2].learning_rate == 2e-5
+    assert parse_args([_yaml(tmp_path, model_name_or_path=str(tmp_path)), "--use_peft", "true"])[2].learning_rate == 1e-4  # fmt: skip
+    pretrain = parse_args([_yaml(tmp_path, **lora)], PRETRAIN_ARGUMENTS)[2]
+    assert pretrain.learning_rate == 5e-4  # no MiniMind LoRA-pretraining rate to switch to
+
+
+def test_weight_decay_spares_norm_weights_as_the_help_says(tmp_path, tiny_config, capsys):
+    """0.01 on every matrix as in MiniMind, but Trainer's optimizer exempts the RMSNorm weights (MiniMind decays them
+    too): the help text must say so."""
+    from transformers import Trainer
+
+    from minimind_hf import MiniMindForCausalLM
+
+    _, _, args = parse_args([_yaml(tmp_path, output_dir=str(tmp_path / "out"), report_to="none")])
+    model = MiniMindForCausalLM(tiny_config)
+    optimizer = Trainer(model=model, args=args).create_optimizer()
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay = {group["weight_decay"]: {names[id(p)] for p in group["params"]} for group in optimizer.param_groups}
+    assert decay.keys() == {0.01, 0.0}
+    assert decay[0.0] and all("norm" in name for name in decay[0.0])
+    assert {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight"} <= decay[0.01]
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0.01 is MiniMind's. Norm weights and biases are exempt" in help_text
+
+
+@pytest.mark.parametrize("tracker", ["wandb", "swanlab"])
+def test_missing_tracker_package_fails_at_startup_with_the_install_command(tmp_path, tracker):
+    import importlib.util
+
+    from transformers.integrations import get_reporting_integration_callbacks
+
+    if importlib.util.find_spec(tracker) is not None:
+        pytest.skip(f"{tracker} is installed")
+    (callback,) = get_reporting_integration_callbacks([tracker])  # transformers knows the tracker...
+    with pytest.raises(RuntimeError, match=f"pip install {tracker}"):
+        callback()  # ...and would only fail when Trainer is built, after the data is tokenized
+    with pytest.raises(ValueError, match=f"report_to: {tracker} needs the {tracker} package.*`pip install {tracker}`"):
+        parse_args([_yaml(tmp_path, report_to=tracker)])
+    with pytest.raises(ValueError, match=f"report_to: {tracker} needs"):
+        parse_args([_yaml(tmp_path, report_to=["tensorboard", tracker])])
+    with pytest.raises(ValueError, match=f"report_to: {tracker} needs"):
+        parse_args([_yaml(tmp_path), "--report_to", tracker])
+    assert parse_args([_yaml(tmp_path, report_to="tensorboard")])[2].report_to == ["tensorboard"]
+    with pytest.raises(ValueError, match="unknown tracker 'tensorbord'; choose from .*swanlab"):
+        parse_args([_yaml(tmp_path, report_to="tensorbord")])
+
+
 def test_unknown_keys_are_errors_that_name_them(tmp_path):
     with pytest.raises(
         ValueError, match=r"Unknown key 'lerning_rate' in .*run.yaml \(did you mean 'learning_rate'\?\)"
