@@ -253,6 +253,11 @@ def _iter_json(path: str) -> Iterator[tuple[str, object]]:
         return
     if isinstance(data, dict):  # a single conversation
         data = [data]
+    if not isinstance(data, list):
+        got = json.dumps(data, ensure_ascii=False)
+        got = got if len(got) <= 40 else got[:37] + "..."
+        yield path, SFTDataError(f"{path}: expected a JSON array of records or an object, got {got}")
+        return
     if not data:
         yield path, SFTDataError(f"{path}: file is empty")
     for i, record in enumerate(data):

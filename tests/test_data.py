@@ -468,6 +468,24 @@ def test_bad_sources(tok3, tmp_path):
     (tmp_path / "broken.json").write_text('[{"conversations": ')
     with pytest.raises(SFTDataError, match="malformed JSON"):
         load_sft_dataset(str(tmp_path / "broken.json"), tok3, cache_dir=cache)
+    for text in ("42", "null", "true", '"hello"', "3.5"):  # JSON, but no records in it
+        scalar = tmp_path / "scalar.json"
+        scalar.write_text(text)
+        expected = f"{scalar}: expected a JSON array of records or an object, got {text}"
+        with pytest.raises(SFTDataError, match=re.escape(expected)):
+            load_sft_dataset(str(scalar), tok3, cache_dir=cache)
+
+
+def test_json_file_errors_name_the_file_and_record(tok3, tmp_path):
+    path = tmp_path / "data.json"
+    for records, reason in [
+        ([GOOD, {"conversations": "hi"}, GOOD], "record 1: 'conversations' must be a list"),
+        ([GOOD, 5], "record 1: expected a JSON object, got int"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "record 0: message 0: unknown role 'robot'"),
+    ]:
+        path.write_text(json.dumps(records))
+        with pytest.raises(SFTDataError, match=re.escape(f"{path} {reason}")):
+            load_sft_dataset(str(path), tok3, cache_dir=str(tmp_path / "cache"))
 
 
 def test_hub_name_offline_fails_fast_and_clearly(tok3, tmp_path):
