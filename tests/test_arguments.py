@@ -36,6 +36,10 @@ def test_shipped_configs_follow_minimind():
     full = parse_args([str(REPO_DIR / "configs/sft.yaml")])
     assert (full[2].learning_rate, full[2].max_length, full[2].per_device_train_batch_size) == (1e-5, 768, 16)
     assert (full[2].num_train_epochs, full[2].weight_decay, full[2].max_grad_norm) == (2, 0.01, 1.0)
+    minimind2 = parse_args([str(REPO_DIR / "configs/sft_minimind2.yaml")])  # train_full_sft.py of MiniMind2
+    assert (minimind2[2].learning_rate, minimind2[2].max_length, minimind2[2].per_device_train_batch_size) == (1e-6, 340, 16)  # fmt: skip
+    assert minimind2[2].num_train_epochs == 2 and minimind2[2].bf16 == bf16_supported(minimind2[2].use_cpu)
+    assert minimind2[1].dataset_name.endswith("/sft_mini_512.jsonl")
     lora = parse_args([str(REPO_DIR / "configs/sft_lora.yaml")])
     assert lora[0].use_peft and lora[0].lora_r == 16 and lora[0].lora_targets == ["q_proj", "o_proj"]
     assert lora[2].learning_rate == 1e-4
