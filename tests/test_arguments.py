@@ -1,6 +1,7 @@
 """YAML + command line -> (ModelArguments, DataArguments, SFTConfig): defaults, overrides, errors, shipped configs."""
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,19 @@ def test_accelerate_configs_load(name):
     assert config.mixed_precision in (None, "no")  # precision comes from the recipe YAML's bf16
     ds_file = (config.deepspeed_config or {}).get("deepspeed_config_file")
     assert ds_file is None or (REPO_DIR / ds_file).is_file()
+
+    # The header shows the launch command with this file, a recipe and a recipe YAML that exist.
+    header = ""
+    for line in (REPO_DIR / "configs/accelerate" / name).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header += line.lstrip("# ").rstrip() + "\n"
+    commands = [line for line in header.replace("\\\n", " ").splitlines() if line.startswith("accelerate launch ")]
+    assert commands, f"{name}: no `accelerate launch` command in the header"
+    for command in commands:
+        words = shlex.split(command)
+        assert words[words.index("--config_file") + 1] == f"configs/accelerate/{name}"
+        recipe = next(w for w in words if w.startswith("recipes/"))
+        assert recipe in RECIPE_ARGUMENTS and (REPO_DIR / recipe).is_file()
+        run_config = words[words.index(recipe) + 1]
+        assert run_config.startswith("configs/") and (REPO_DIR / run_config).is_file()
