@@ -25,6 +25,7 @@ from .formats import (
     FORMAT_VERSION,
     SFTDataError,
     files_fingerprint,
+    hub_reference,
     iter_conversations,
     iter_file,
     iter_rows,
@@ -103,8 +104,8 @@ def load_sft_dataset(
     """Load, validate, render, tokenize and mask SFT data into a cached ``Dataset(input_ids, labels, length)``.
 
     ``dataset_name``: a file (.jsonl/.json/.parquet), directory, glob or hub dataset (``owner/name``, or one file of
-    it as ``hf://datasets/owner/name/sft_512.jsonl``) — or a mixture: ``"a.jsonl:0.7,b/*.jsonl:0.3"``, a list
-    of such strings, or a dict ``{source: ratio}``. A ratio is the fraction of that source's samples used (drawn
+    it as ``owner/name/sft_512.jsonl`` or ``hf://datasets/owner/name/sft_512.jsonl``) — or a mixture:
+    ``"a.jsonl:0.7,b/*.jsonl:0.3"``, a list of such strings, or a dict ``{source: ratio}``. A ratio is the fraction of that source's samples used (drawn
     with ``seed``; above 1 repeats the source). Samples keep file order; the Trainer's sampler shuffles.
 
     Bad records raise `SFTDataError` naming file and line, or with ``skip_invalid`` are skipped and counted.
@@ -230,19 +231,22 @@ def _read_source(source: str, cache_dir, to_rows, features):
 
 
 def _load_hub(source: str, cache_dir):
-    """``owner/name`` (its train split), or one file as ``hf://datasets/owner/name/path/file.jsonl``."""
+    """``owner/name`` (its train split), or one file of it: ``owner/name/path/file.jsonl`` or the same as
+    ``hf://datasets/owner/name/path/file.jsonl``."""
     from datasets import load_dataset
 
-    if source.startswith("hf://"):
-        builder = "parquet" if source.endswith(".parquet") else "json"
-        args, kwargs = (builder,), {"data_files": source}
+    repo_id, file = hub_reference(source)  # resolve_local has checked the shape
+    if file is None:
+        args, kwargs, what = (source,), {}, f"dataset {repo_id}"
     else:
-        args, kwargs = (source,), {}
+        data_files = source if source.startswith("hf://") else f"hf://datasets/{source}"
+        args = ("parquet" if data_files.endswith(".parquet") else "json",)
+        kwargs, what = {"data_files": data_files}, f"file {file} of dataset {repo_id}"
     try:
         return load_dataset(*args, split="train", cache_dir=cache_dir, **kwargs)
     except Exception as err:  # offline, not found, gated, bad files: all mean "cannot use this source"
         raise SFTDataError(
-            f"{source}: not a local file, directory or glob, and loading it from the Hugging Face Hub failed "
+            f"{source}: not a local file, directory or glob, and loading {what} from the Hugging Face Hub failed "
             f"({type(err).__name__}: {err})"
         ) from None
 

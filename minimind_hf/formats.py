@@ -335,6 +335,10 @@ def _split_ratio(item: str) -> tuple[str, float]:
 
 def resolve_local(source: str) -> list[str] | None:
     """Data files for a local path, directory or glob; None if ``source`` does not look local (a hub name)."""
+    if source.startswith("hf://"):  # may be a glob too, of files in the hub repo
+        if hub_reference(source) is None:
+            raise SFTDataError(f"{source}: expected hf://datasets/owner/name/path/to/file, or owner/name")
+        return None
     path = Path(source).expanduser()
     if path.is_file():
         return [str(path)]
@@ -348,11 +352,32 @@ def resolve_local(source: str) -> list[str] | None:
         if not files:
             raise SFTDataError(f"{source}: no files match")
         return files
-    if source.startswith("hf://"):
-        return None
-    if source.lower().endswith(DATA_SUFFIXES) or source.startswith((".", "/", "~")) or os.sep + os.sep in source:
+    # A path whose first folder exists here is a mistyped local path, not a hub name.
+    looks_local = source.startswith((".", "/", "~")) or "//" in source or Path(source.split("/")[0]).exists()
+    if looks_local or hub_reference(source) is None:
         raise SFTDataError(f"{source}: no such file or directory")
     return None
+
+
+def hub_reference(source: str) -> tuple[str, str | None] | None:
+    """``(repo_id, file in the repo or None for the whole dataset)`` of a hub dataset source: ``owner/name``,
+    ``owner/name/path/file.jsonl`` or ``hf://datasets/owner/name[@revision]/path/file``; None for any other shape."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    explicit = source.startswith("hf://datasets/")
+    parts = source.removeprefix("hf://datasets/").split("/")
+    repo_id, file = "/".join(parts[:2]), "/".join(parts[2:]) or None
+    if explicit:
+        repo_id = repo_id.partition("@")[0]
+        if file is None:
+            return None
+    elif source.lower().endswith(DATA_SUFFIXES) != (file is not None) or {"", ".", ".."} & set(parts[2:]):
+        return None  # a data file needs owner/name/ before it; anything else below owner/name is no hub name
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return None
+    return (repo_id, file) if "/" in repo_id else None
 
 
 def files_fingerprint(files: list[str]) -> str:

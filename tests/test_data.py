@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sft_testing import REFERENCE_TOKENIZERS
@@ -492,6 +493,12 @@ def test_hub_name_offline_fails_fast_and_clearly(tok3, tmp_path):
     start = time.perf_counter()
     with pytest.raises(SFTDataError, match="not a local file.*Hugging Face Hub"):
         load_sft_dataset("no-such-owner/no-such-sft-dataset", tok3, cache_dir=str(tmp_path))
+    one_file = "no-such-owner/no-such-sft-dataset/sft_512.jsonl"
+    reason = "loading file sft_512.jsonl of dataset no-such-owner/no-such-sft-dataset from the Hugging Face Hub failed"
+    with pytest.raises(
+        SFTDataError, match=re.escape(f"{one_file}: not a local file") + ".*" + re.escape(reason) + ".*offline"
+    ):
+        load_sft_dataset(one_file, tok3, cache_dir=str(tmp_path))
     assert time.perf_counter() - start < 20
 
 
@@ -622,26 +629,78 @@ def test_num_proc(tok3, tmp_path):
         load_sft_dataset(str(path), tokenizer, num_proc=2, cache_dir=str(tmp_path / "three"))
 
 
-def test_hub_dataset_rows_are_read_like_files(tok3, tmp_path, monkeypatch):
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """``datasets.load_dataset`` serving HAND_WRITTEN as any hub dataset or file; returns the requests made."""
     import datasets
 
     rows = [{"messages": m, "tools": json.dumps(t) if t else None} for m, t in HAND_WRITTEN]
-    requested = {}
+    requested = []
 
     def fake_load_dataset(path, data_files=None, split=None, cache_dir=None):
-        requested.update(path=path, data_files=data_files, split=split)
+        requested.append({"path": path, "data_files": data_files, "split": split})
         return datasets.Dataset.from_list([{"record": json.dumps(r)} for r in rows]).map(
             lambda row: json.loads(row["record"]), remove_columns=["record"]
         )
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    expected = [tokenize_conversation(m, tok3, tools=t, **RAW)["input_ids"] for m, t in HAND_WRITTEN]
+    return requested
+
+
+def _hub_input_ids(tok3):
+    return [tokenize_conversation(m, tok3, tools=t, **RAW)["input_ids"] for m, t in HAND_WRITTEN]
+
+
+def test_hub_dataset_rows_are_read_like_files(tok3, tmp_path, fake_hub):
+    expected = _hub_input_ids(tok3)
     dataset = load_sft_dataset("someone/sft-data", tok3, cache_dir=str(tmp_path), **RAW)
-    assert requested == {"path": "someone/sft-data", "data_files": None, "split": "train"}
+    assert fake_hub[-1] == {"path": "someone/sft-data", "data_files": None, "split": "train"}
     assert dataset["input_ids"] == expected
     one_file = "hf://datasets/someone/sft-data/data/train.jsonl"
     assert load_sft_dataset(one_file, tok3, cache_dir=str(tmp_path), **RAW)["input_ids"] == expected
-    assert requested == {"path": "json", "data_files": one_file, "split": "train"}
+    assert fake_hub[-1] == {"path": "json", "data_files": one_file, "split": "train"}
+
+
+def test_owner_name_file_is_that_file_of_the_hub_dataset(tok3, tmp_path, fake_hub, monkeypatch):
+    # configs/sft.yaml's form: jingyaogong/minimind_dataset/sft_t2t_mini.jsonl
+    expected = _hub_input_ids(tok3)
+    for source, builder in [
+        ("someone/sft-data/data/train.jsonl", "json"),
+        ("someone/sft-data/sft.parquet", "parquet"),
+    ]:
+        assert load_sft_dataset(source, tok3, cache_dir=str(tmp_path), **RAW)["input_ids"] == expected
+        assert fake_hub[-1] == {"path": builder, "data_files": f"hf://datasets/{source}", "split": "train"}
+    # Names that look local stay local errors, and the hub is not asked.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    asked = len(fake_hub)
+    for source in [
+        "data/sub/missing.jsonl",  # its first folder exists here
+        "./someone/sft-data/train.jsonl",
+        str(tmp_path / "someone" / "sft-data" / "train.jsonl"),
+        "~/someone/sft-data/train.jsonl",
+        "missing.jsonl",
+        "someone/missing.jsonl",  # no owner/name before the file
+        "someone/sft-data/notes",  # not a data file
+        "some--one/sft-data/train.jsonl",  # not a valid repo id
+    ]:
+        with pytest.raises(SFTDataError, match=re.escape(f"{source}: no such file or directory")):
+            load_sft_dataset(source, tok3, cache_dir=str(tmp_path / "cache"))
+    assert len(fake_hub) == asked
+
+
+def test_config_datasets_are_local_or_on_the_hub(monkeypatch):
+    from minimind_hf.formats import hub_reference, parse_mixture, resolve_local
+
+    monkeypatch.chdir(REPO)  # configs name local data relative to the repo
+    checked = 0
+    for config in sorted((REPO / "configs").glob("*.yaml")):
+        values = yaml.safe_load(config.read_text(encoding="utf-8"))
+        for key in ("dataset_name", "eval_dataset_name"):
+            for source, _ in parse_mixture(values[key]) if values.get(key) else []:
+                assert resolve_local(source) or hub_reference(source), f"{config.name} {key}: {source}"
+                checked += 1
+    assert checked >= 6
 
 
 # --------------------------------------------------------------------------------------------------- inspector
