@@ -2,10 +2,11 @@
 
 import builtins
 import json
+import sys
 
 import pytest
 import torch
-from sft_testing import DEMO_SFT, make_base_model
+from sft_testing import DEMO_SFT, REFERENCE_DIR, REFERENCE_TOKENIZERS, make_base_model, run, subprocess_env
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
@@ -59,6 +60,47 @@ def test_one_shot_prompt_streams_the_answer(model_dir, loaded, capsys):
     expected = chat.generate_answers(model, tokenizer, ["Who are you?"], max_new_tokens=12)[0]
     chat.main([str(model_dir), "--prompt", "Who are you?", "--greedy", "--max_new_tokens", "12", "--device", "cpu"])
     assert capsys.readouterr().out.strip() == expected
+
+
+@pytest.fixture
+def generate_calls(monkeypatch):
+    """Every model.generate call's keyword arguments and new-token count; the real generate still runs."""
+    from minimind_hf import MiniMindForCausalLM
+
+    calls, real_generate = [], MiniMindForCausalLM.generate
+
+    def recording_generate(self, input_ids=None, **kwargs):
+        output = real_generate(self, input_ids=input_ids, **kwargs)
+        calls.append({**kwargs, "new_tokens": output.shape[1] - input_ids.shape[1]})
+        return output
+
+    monkeypatch.setattr(MiniMindForCausalLM, "generate", recording_generate)
+    return calls
+
+
+def test_sampling_flags_reach_generate(model_dir, generate_calls, capsys):
+    keys = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
+
+    def ask(*flags):
+        chat.main([str(model_dir), "--prompt", "hi", *flags, "--seed", "0", "--device", "cpu"])
+        call = generate_calls[-1]
+        assert call["streamer"] is not None and 0 < call["new_tokens"] <= call["max_new_tokens"]
+        return tuple(call[key] for key in keys)
+
+    flags = ["--temperature", "0.5", "--top_p", "0.7", "--top_k", "20", "--repetition_penalty", "1.3"]
+    assert ask(*flags, "--max_new_tokens", "5") == (True, 0.5, 0.7, 20, 1.3, 5)
+    assert ask(*flags, "--greedy", "--max_new_tokens", "3") == (False, None, None, None, 1.3, 3)
+    assert ask("--max_new_tokens", "2") == (True, 0.85, 0.85, None, 1.0, 2)  # MiniMind's eval_llm.py sampling
+
+
+def test_python_m_chat_streams_a_one_shot_answer(model_dir, loaded):
+    model, tokenizer = loaded
+    expected = chat.generate_answers(model, tokenizer, ["Who are you?"], max_new_tokens=10)[0]
+    assert expected  # a random model still says something, so the check below means something
+    cmd = [sys.executable, "-m", "minimind_hf.chat", model_dir, "--prompt", "Who are you?", "--greedy",
+           "--max_new_tokens", "10", "--device", "cpu"]  # fmt: skip
+    result = run(cmd, subprocess_env(), timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == expected
 
 
 def test_multi_turn_keeps_history_until_clear(model_dir, monkeypatch, capsys):
@@ -116,3 +158,43 @@ def test_cli_dispatches_and_explains(monkeypatch, capsys, tmp_path):
     data.write_text(DEMO_SFT.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     cli.main(["inspect", str(data), "--n", "1", "--colour", "never"])
     assert "1" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(REFERENCE_DIR is None, reason="MiniMind's reference tokenizers are not on this machine")
+@pytest.mark.parametrize("era", sorted(REFERENCE_TOKENIZERS))
+def test_minimind_tokenizers_chat_and_train(era, tiny_config, tmp_path, capsys):
+    """MiniMind's own tokenizers (MiniMind2: default system prompt; minimind-3: empty <think> block) through a saved
+    model: chat prompts with exactly the tokens that precede the answer in training, and the loss on a rendered
+    conversation is the cross-entropy of its supervised tokens."""
+    from minimind_hf import MiniMindForCausalLM
+    from minimind_hf.data import tokenize_conversation
+
+    reference = AutoTokenizer.from_pretrained(REFERENCE_TOKENIZERS[era])
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(tiny_config)
+    chat.configure_generation(model, reference)
+    model.save_pretrained(tmp_path)
+    reference.save_pretrained(tmp_path)
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(tmp_path).eval(), AutoTokenizer.from_pretrained(tmp_path)
+    assert len(tokenizer) == model.config.vocab_size and model.generation_config.eos_token_id == 2
+
+    question, answer = "德国的首都是哪里？", "德国的首都是柏林。"
+    conversation = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    sample = tokenize_conversation(conversation, tokenizer, system_prompt_ratio=0.0, empty_think_ratio=1.0)
+    prompt = chat.chat_inputs(tokenizer, conversation[:1], model.device)["input_ids"][0].tolist()
+    assert sample["input_ids"][: len(prompt)] == prompt
+    assert tokenizer.decode(sample["input_ids"][len(prompt) :]) == f"{answer}<|im_end|>\n"
+    supervised = [i for i, label in zip(sample["input_ids"], sample["labels"], strict=True) if label != -100]
+    assert tokenizer.decode(supervised).endswith(f"{answer}<|im_end|>\n") and question not in tokenizer.decode(
+        supervised
+    )
+
+    answers = chat.generate_answers(model, tokenizer, [question], max_new_tokens=8)
+    chat.main([str(tmp_path), "--prompt", question, "--greedy", "--max_new_tokens", "8", "--device", "cpu"])
+    assert capsys.readouterr().out.strip() == answers[0]
+
+    input_ids, labels = torch.tensor([sample["input_ids"]]), torch.tensor([sample["labels"]])
+    with torch.no_grad():
+        output = model(input_ids=input_ids, labels=labels)
+    expected = torch.nn.functional.cross_entropy(output.logits[0, :-1], labels[0, 1:], ignore_index=-100)
+    torch.testing.assert_close(output.loss, expected)
