@@ -300,6 +300,25 @@ def test_system_prompt_and_empty_think_augmentations(tok3):
         assert out == tokenize_conversation(messages, tok3, tools=tools, **RAW)
 
 
+def test_no_random_system_prompt_for_tool_conversations(tokenizer):
+    # MiniMind leaves tool conversations alone: their system turn is where the tools are declared.
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "北京"}}}
+    user, answer = {"role": "user", "content": "北京天气？"}, {"role": "assistant", "content": "北京 3 度。"}
+    tool_chats = [
+        ([user, {"role": "assistant", "content": "", "tool_calls": [call]}], None),  # a tool call only
+        ([user, {"role": "assistant", "content": "查一下。"}, {"role": "tool", "content": "3"}, answer], None),
+        ([user, answer], [WEATHER_TOOL]),  # tools offered, none called
+    ]
+    full = [user, {"role": "assistant", "content": "", "tool_calls": [call]}, {"role": "tool", "content": "3"}, answer]
+    tool_chats += [(full, None), (full, [WEATHER_TOOL])]
+    for messages, tools in tool_chats:
+        out = tokenize_conversation(messages, tokenizer, tools=tools, system_prompt_ratio=1.0, empty_think_ratio=1.0)
+        assert out == tokenize_conversation(messages, tokenizer, tools=tools, **RAW), (messages, tools)
+        assert not any(prompt in tokenizer.decode(out["input_ids"]) for prompt in SYSTEM_PROMPTS)
+    plain = tokenize_conversation([user, answer], tokenizer, system_prompt_ratio=1.0, empty_think_ratio=1.0)
+    assert any(prompt in tokenizer.decode(plain["input_ids"]) for prompt in SYSTEM_PROMPTS)
+
+
 def test_matches_minimind_native_dataset(tokenizer, tmp_path):
     if _is_bundled(tokenizer):
         pytest.skip("the native baseline is for MiniMind's own tokenizers")
