@@ -18,6 +18,7 @@ from sft_testing import (
     logged_losses,
     make_base_model,
     make_sft_data,
+    read_records,
     run,
     subprocess_env,
     weights,
@@ -321,7 +322,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir, base_model, 
     common = {"model_name_or_path": base_model, "dataset_name": data, "num_train_epochs": 2, "save_strategy": "steps",
               "save_steps": 4, "save_total_limit": 1}  # fmt: skip
     reference = workdir / "uninterrupted"
-    launch(write_config(tmp_path / "ref.yaml", **common, output_dir=reference), tmp_path=tmp_path, threads=2)
+    reference_config = write_config(tmp_path / "ref.yaml", **common, output_dir=reference)
+    launch(reference_config, tmp_path=tmp_path, threads=2, record_dir=tmp_path / "reference_rows")
 
     out = workdir / "interrupted"
     config = write_config(tmp_path / "run.yaml", **common, output_dir=out, resume_from_checkpoint=True)
@@ -331,7 +333,12 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir, base_model, 
     assert checkpoint_problem(out / "checkpoint-12") is not None
     assert not (out / "model.safetensors").exists()
 
-    resumed = launch(config, tmp_path=tmp_path, threads=2)
+    resumed = launch(config, tmp_path=tmp_path, threads=2, record_dir=tmp_path / "resumed_rows")
     assert "Not resuming from" in resumed.stderr and "checkpoint-12" in resumed.stderr
+    # Data order: from step 8 on, the resumed run trains on the same rows, batch for batch, as the uninterrupted one.
+    (reference_steps,) = [record["steps"] for record in read_records(tmp_path / "reference_rows")]
+    (resumed_steps,) = [record["steps"] for record in read_records(tmp_path / "resumed_rows")]
+    assert [s["step"] for s in resumed_steps] == list(range(8, 20))
+    assert resumed_steps == [s for s in reference_steps if s["step"] >= 8]
     assert_weights_close(weights(out), weights(reference), rtol=1e-4, atol=1e-4)
     assert logged_losses(out)[-4:] == pytest.approx(logged_losses(reference)[-4:], abs=1e-4)
