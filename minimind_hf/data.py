@@ -359,8 +359,10 @@ def main(argv=None) -> None:
     inspect = commands.add_parser("inspect", help="print samples with their supervised tokens marked, then stats")
     inspect.add_argument("source", help="a data file / dir / glob / mixture, or a recipe YAML with dataset_name")
     inspect.add_argument("--n", type=int, default=3, help="samples to print")
-    inspect.add_argument("--tokenizer", help="tokenizer path or hub id (default: the YAML's, else the bundled one)")
-    inspect.add_argument("--max-length", type=int, help="overrides the YAML's max_length")
+    inspect.add_argument("--tokenizer", help="tokenizer path or hub id (default: the recipe's, else the bundled one)")
+    inspect.add_argument(
+        "--max-length", type=int, help="truncation (default: a YAML's as training uses it; none for files)"
+    )
     inspect.add_argument("--colour", choices=("auto", "always", "never"), default="auto")
     inspect.add_argument("--tokens", action="store_true", help="also list every token: position, id, supervised (*)")
     inspect.add_argument("--cache-dir", help="datasets cache folder (default: datasets' own)")
@@ -368,36 +370,26 @@ def main(argv=None) -> None:
 
     from transformers import AutoTokenizer
 
-    config, options = {}, {}
+    source, options = args.source, {"max_length": args.max_length}
+    tokenizer_path, revision = args.tokenizer or str(BUNDLED_TOKENIZER), None
     if args.source.endswith((".yaml", ".yml")):
-        import yaml
+        from .arguments import parse_args  # here, not on top: it imports this module
 
-        with open(args.source, encoding="utf-8") as f:
-            config = yaml.safe_load(f) or {}
-        if "dataset_name" not in config:
-            parser.error(f"{args.source} has no dataset_name")
-        options = {
-            k: config[k] for k in ("train_on", "system_prompt_ratio", "empty_think_ratio", "seed") if k in config
-        }
-    model = str(config.get("model_name_or_path") or "")
-    model_has_tokenizer = Path(model).is_dir() or "/" in model  # a checkpoint folder or hub id, not a preset name
-    tokenizer_path = (
-        args.tokenizer or config.get("tokenizer_name_or_path") or (model if model_has_tokenizer else None)
-    ) or str(BUNDLED_TOKENIZER)
+        # The recipe's own parsing, so samples and statistics are what training gets (its defaults included).
+        overrides = ["--max_length", str(args.max_length)] if args.max_length else []
+        try:
+            model_args, data_args, training_args = parse_args([args.source, *overrides])
+        except ValueError as err:
+            parser.error(str(err))
+        source, options = data_args.dataset_name, data_args.load_options(training_args)
+        if not args.tokenizer:
+            tokenizer_path, revision = model_args.tokenizer_name_or_path, model_args.model_revision
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    max_length = args.max_length or config.get("max_length")
-    dataset, stats = load_sft_dataset(
-        config.get("dataset_name", args.source),
-        tokenizer,
-        max_length=max_length,
-        cache_dir=args.cache_dir,
-        return_stats=True,
-        **options,
-    )
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, revision=revision)
+    dataset, stats = load_sft_dataset(source, tokenizer, cache_dir=args.cache_dir, return_stats=True, **options)
     colour = args.colour == "always" or (args.colour == "auto" and sys.stdout.isatty())
     legend = "supervised tokens highlighted" if colour else "supervised tokens inside [[ ]]"
-    print(f"tokenizer {tokenizer_path}, max_length {max_length}; {legend}\n")
+    print(f"tokenizer {tokenizer_path}, max_length {options['max_length']}; {legend}\n")
     for index in range(min(args.n, len(dataset))):
         sample = dataset[index]
         supervised = sum(label != IGNORE_INDEX for label in sample["labels"])

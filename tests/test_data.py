@@ -737,7 +737,8 @@ def test_inspect_file_and_yaml(tmp_path, capsys, tok3):
     assert "--- sample 0" in out and "--- sample 1" not in out and "samples in 2, kept 2" in out
     config = tmp_path / "recipe.yaml"
     config.write_text(
-        f"dataset_name: {path}\ntokenizer_name_or_path: {tokenizer}\nmax_length: 20\nlearning_rate: 1.0\n"
+        f"model_name_or_path: minimind-tiny\ndataset_name: {path}\ntokenizer_name_or_path: {tokenizer}\n"
+        "max_length: 20\nlearning_rate: 1.0\n"
     )
     data_module.main(["inspect", str(config), "--n", "2", "--colour", "always", "--cache-dir", cache])
     out = capsys.readouterr().out
@@ -746,6 +747,36 @@ def test_inspect_file_and_yaml(tmp_path, capsys, tok3):
     lines = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"\s+0\s+1   '<\|im_start\|>'", next(line for line in lines if line.strip().startswith("0 ")))
     assert any(re.fullmatch(r"\s+\d+\s+2 \* '<\|im_end\|>'", line) for line in lines)  # a supervised turn end
+
+
+def test_inspect_yaml_previews_what_training_gets(tmp_path, capsys, tok3):
+    long = {
+        "conversations": [
+            {"role": "user", "content": "写长文"},
+            {"role": "assistant", "content": "很长的回答。" * 300},
+        ]
+    }
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\n".join([json.dumps(GOOD).encode(), b'{"conversations": [', json.dumps(long).encode()]))
+    config = tmp_path / "recipe.yaml"
+    head = (
+        f"model_name_or_path: minimind-tiny\ntokenizer_name_or_path: {TOKENIZERS['minimind3']}\ndataset_name: {path}\n"
+    )
+    inspect = ["inspect", str(config), "--n", "2", "--colour", "never", "--cache-dir", str(tmp_path / "cache")]
+    config.write_text(head)
+    with pytest.raises(SFTDataError, match=re.escape(f"{path}:2: malformed JSON")):  # as training would fail
+        data_module.main(inspect)
+    config.write_text(head + "skip_invalid_samples: true\n")
+    data_module.main(inspect)
+    out = capsys.readouterr().out
+    assert "max_length 768;" in out  # the recipe's default, as the YAML sets none
+    assert "--- sample 1: 768 tokens" in out and "skipped 1 invalid, truncated 1" in out
+    data_module.main([*inspect, "--max-length", "30"])
+    assert "max_length 30;" in capsys.readouterr().out
+    config.write_text(head + "max_lenght: 20\n")
+    with pytest.raises(SystemExit):
+        data_module.main(inspect)
+    assert "Unknown key 'max_lenght'" in capsys.readouterr().err
 
 
 def test_inspect_module_entry_point(tmp_path, tok2):
