@@ -29,7 +29,7 @@ from .data import DEFAULT_EMPTY_THINK_RATIO
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 # Trackers whose pip package has the tracker's name: a missing one is reported before the run starts.
-PIP_TRACKERS = ("tensorboard", "wandb", "swanlab", "trackio", "mlflow", "dvclive", "clearml", "codecarbon")
+PIP_TRACKERS = ("tensorboard", "wandb", "swanlab", "trackio", "clearml")
 
 
 @dataclass
