@@ -1,16 +1,21 @@
-# minimind-hf: `make sft` runs the main job, `make test` runs the test suite. Both install into .venv first.
+# minimind-hf: `make sft` runs the main job, `make pretrain` builds a base model from scratch, `make test` runs the test
+# suite. All install into .venv first. ARGS reach the recipe (`make pretrain ARGS="--output_dir /tmp/run"`),
+# PYTEST_ARGS reach pytest (`make test PYTEST_ARGS="-k convert"`).
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-minimind-hf
+ARGS ?=
+PYTEST_ARGS ?=
+ACCELERATE_CPU := $(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 
 # Caches stay inside the repository so runs never depend on (or pollute) the user's home.
 export HF_HOME := $(CURDIR)/.cache/huggingface
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install sft test test-slow bench style quality clean
+.PHONY: install sft pretrain test test-slow bench style quality clean
 
 install: $(STAMP)
 
@@ -23,14 +28,17 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 sft: $(STAMP)
-	$(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
-		recipes/sft.py configs/sft_tiny_cpu.yaml
+	$(ACCELERATE_CPU) recipes/sft.py configs/sft_tiny_cpu.yaml $(ARGS)
+
+pretrain: $(STAMP)
+	$(ACCELERATE_CPU) recipes/pretrain.py configs/pretrain_tiny_cpu.yaml $(ARGS)
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not gpu" tests
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not gpu" tests $(PYTEST_ARGS)
 
+# pytest exits 5 when no test is selected (e.g. every slow test deselected by PYTEST_ARGS): nothing failed.
 test-slow: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -m "slow and not gpu" tests
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -m "slow and not gpu" tests $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: $(STAMP)
 	$(PY) bench/run.py --out docs/benchmarks.md

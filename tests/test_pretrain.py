@@ -2,12 +2,15 @@
 
 import json
 import math
+import shutil
 import sys
 from itertools import chain
 from pathlib import Path
 
 import pytest
-from sft_testing import REPO_DIR, logged_losses, run, subprocess_env, write_config
+import torch
+from sft_testing import RECIPE as SFT_RECIPE
+from sft_testing import REPO_DIR, logged_losses, make_sft_data, run, subprocess_env, weights, write_config
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import minimind_hf.pretrain_data as pretrain_data
@@ -18,6 +21,11 @@ from minimind_hf.data import load_sft_dataset
 from minimind_hf.pretrain_data import DataError, load_pretrain_dataset, pack_documents
 
 RECIPE = REPO_DIR / "recipes" / "pretrain.py"
+RANDOM_INIT_LOSS = math.log(6400)  # cross-entropy of a freshly initialised model over the 6400-token vocabulary
+# make, pointed at the running interpreter's venv and told its install stamp is current, so it never reinstalls.
+VENV = Path(sys.executable).parents[1]
+MAKE = ["make", "-o", str(VENV / ".installed-minimind-hf"), f"VENV={VENV}"]
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 TEXTS = [
     "我是 MiniMind，一个小型语言模型。",
     "The quick brown fox jumps over the lazy dog, again and again, until the dog finally wakes up.",
@@ -189,3 +197,52 @@ def test_recipe_builds_a_base_model_from_scratch(tmp_path):
     for expected in ("- pretrain", "pretrained (a base model", "minimind-tiny preset, random init",
                      "packed into 64-token rows", "recipes/pretrain.py"):  # fmt: skip
         assert expected in card, expected
+
+    # The output folder is a base for recipes/sft.py. At learning rate 0 its weights come out exactly as they went in,
+    # so any difference means SFT started from something else (a random init, a lost tie, a cast).
+    sft_out = _sft(tmp_path, out, "--max_steps", "2", "--learning_rate", "0")
+    assert len(logged_losses(sft_out)) == 2 and all(math.isfinite(loss) for loss in logged_losses(sft_out))
+    pretrained, fine_tuned = weights(out), weights(sft_out)
+    assert fine_tuned.keys() == pretrained.keys()
+    assert all(torch.equal(fine_tuned[key], pretrained[key]) for key in pretrained)
+
+
+def _sft(tmp_path: Path, base, *overrides) -> Path:
+    """recipes/sft.py on 24 bundled conversations from `base` (a model folder or a preset name)."""
+    name = Path(str(base)).name
+    data = make_sft_data(tmp_path / "sft.jsonl", 24)
+    out = tmp_path / f"sft-from-{name}"
+    config = write_config(tmp_path / f"sft-{name}.yaml", model_name_or_path=base, dataset_name=data, output_dir=out)
+    run([sys.executable, SFT_RECIPE, config, *overrides], subprocess_env())
+    return out
+
+
+@pytest.mark.slow
+@needs_make
+def test_make_pretrain_then_sft_starts_from_the_pretrained_model(tmp_path):
+    """`make pretrain` exactly as shipped (configs/pretrain_tiny_cpu.yaml, only output_dir moved), then its output as
+    recipes/sft.py's base, against the same SFT run from random init."""
+    out = tmp_path / "minimind-tiny-pretrain"
+    run([*MAKE, "pretrain", f"ARGS=--output_dir {out}"], subprocess_env())
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["epoch"] == 30 and (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert json.loads((out / "eval_results.json").read_text())["eval_loss"] < RANDOM_INIT_LOSS - 3
+
+    pretrained = logged_losses(_sft(tmp_path, out, "--max_steps", "3"))
+    scratch = logged_losses(_sft(tmp_path, "minimind-tiny", "--max_steps", "3"))
+    assert scratch[0] == pytest.approx(RANDOM_INIT_LOSS, abs=0.2)
+    # Chat markup is new to the base model, so its first loss is only somewhat lower; it then learns far faster.
+    assert pretrained[0] < scratch[0] - 0.5
+    assert pretrained[-1] < scratch[-1] - 1.5
+
+
+@needs_make
+def test_make_pretrain_and_test_slow_targets():
+    dry_run = run([*MAKE, "-n", "pretrain", "ARGS=--max_steps 1"], subprocess_env()).stdout
+    assert "accelerate launch" in dry_run
+    assert "recipes/pretrain.py configs/pretrain_tiny_cpu.yaml --max_steps 1" in dry_run
+    # No test selected is pytest's exit code 5: `make test-slow` must still succeed, and real failures still fail.
+    nothing = run([*MAKE, "test-slow", "PYTEST_ARGS=--ignore-glob=*/test_*.py"], subprocess_env(), check=False)
+    assert nothing.returncode == 0 and "no tests ran" in nothing.stdout, nothing.stdout + nothing.stderr
+    broken = run([*MAKE, "test-slow", "PYTEST_ARGS=--no-such-pytest-option"], subprocess_env(), check=False)
+    assert broken.returncode != 0 and "unrecognized arguments" in broken.stderr
