@@ -57,6 +57,7 @@ from .native import (
     load_native,
     save_native,
     summary,
+    torch_load,
 )
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def _load_weights(folder: Path) -> dict[str, torch.Tensor]:
         state.update(load_file(file))
     if not state:  # MiniMind's custom-code exports are saved with safe_serialization=False
         for file in sorted(folder.glob("pytorch_model*.bin")):
-            state.update(torch.load(file, map_location="cpu", weights_only=True))
+            state.update(torch_load(file))
     if not state:
         raise CheckpointError(f"{folder}: no *.safetensors or pytorch_model*.bin weights")
     return state

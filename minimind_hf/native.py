@@ -7,6 +7,7 @@ attention heads when there is no qk-norm (whose weight gives head_dim), and nume
 router's top-k. Those come from the source config, an explicit override, or the preset of the matching MiniMind era.
 """
 
+import pickle
 import re
 from collections import defaultdict
 
@@ -34,9 +35,26 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be converted faithfully; the message says why and what to do instead."""
 
 
+def torch_load(path):
+    """`torch.load(weights_only=True)`, its refusals and read failures as a `CheckpointError` naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only never runs the pickled code an arbitrary object needs
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        raise CheckpointError(
+            f"{path} is not a plain state dict: torch.load(weights_only=True) refused it"
+            + (f" (it pickles a {found.group(1)})" if found else "")
+            + ". Re-save only the tensors, e.g. torch.save(model.state_dict(), path), where you trust the file."
+        ) from None
+    except (RuntimeError, EOFError, KeyError) as err:
+        raise CheckpointError(
+            f"{path} cannot be read by torch.load: empty, truncated or not saved by torch.save"
+        ) from err
+
+
 def load_native(path) -> dict[str, torch.Tensor]:
     """State dict of a native `.pth` (also MiniMind's `*_resume.pth`, whose weights sit under "model")."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    obj = torch_load(path)
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -5,12 +5,13 @@ both tied keys as separate tensors), so these tests do not lean on our modeling 
 """
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from sft_testing import REFERENCE_DIR, REFERENCE_TOKENIZERS
+from sft_testing import REFERENCE_DIR, REFERENCE_TOKENIZERS, run, subprocess_env
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM
@@ -192,6 +193,27 @@ def test_minimind_v1_checkpoint_is_refused(tmp_path):
         CheckpointError, match=r"MiniMind v1 checkpoint \(before 2025-04-26.*different, interleaved RoPE"
     ):
         convert(tmp_path / "full_sft_512.pth", tmp_path / "hf", "hf")
+
+
+def test_pickled_objects_and_unreadable_files_are_refused_by_name(tmp_path, capsys):
+    """`torch.save(model)` pickles the module itself; weights_only=True refuses to rebuild it, and says so here."""
+    whole = tmp_path / "whole_model.pth"
+    torch.save(torch.nn.Linear(4, 4), whole)
+    message = rf"{whole} is not a plain state dict: torch.load\(weights_only=True\) refused it \(it pickles a torch"
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(whole)
+    argv = [str(whole), str(tmp_path / "hf"), "--to", "hf"]
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    assert "not a plain state dict" in str(err.value.code) and "Traceback" not in capsys.readouterr().err
+    result = run([sys.executable, "-m", "minimind_hf.convert", *argv], subprocess_env(), check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"minimind-hf convert: error: {whole} is not a plain state dict" in result.stderr
+
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(whole.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=f"{truncated} cannot be read by torch.load: empty, truncated"):
+        read_checkpoint(truncated)
 
 
 def test_missing_and_unexpected_keys_are_reported_by_name(tmp_path):
