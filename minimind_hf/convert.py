@@ -8,7 +8,8 @@ folders that vLLM, llama.cpp, ollama and LLaMA-Factory read. A peft LoRA adapter
     minimind-hf convert outputs/sft-lora minimind-3-merged --to hf   # adapter folder: merged into its base
     minimind-hf convert outputs/sft out/full_sft_768.pth --to native  # back to MiniMind's own eval and serving scripts
 
-INPUT is a `.pth` (native), a folder with config.json (model_type minimind, qwen3, qwen3_moe or llama, including
+INPUT is a `.pth` (native; it holds no tokenizer, so pass --tokenizer with MiniMind's model/ folder, or --no-tokenizer
+for weights alone), a folder with config.json (model_type minimind, qwen3, qwen3_moe or llama, including
 MiniMind's own transformers exports) or a folder with adapter_config.json. Every tensor is copied unchanged, so round
 trips are bit-exact. dtype (`--dtype auto`): hf -> float32, the master weights Trainer trains (fp16 -> fp32 is exact,
 so converting back is bit-exact); native -> float16, MiniMind's format; qwen3 / llama -> the source's own dtype
@@ -243,7 +244,16 @@ def export_config(config: MiniMindConfig, target: str):
 
 
 def convert(
-    input_path, output_path, to: str, tokenizer=None, preset=None, dtype="auto", base=None, **overrides
+    input_path,
+    output_path,
+    to: str,
+    tokenizer=None,
+    preset=None,
+    dtype="auto",
+    base=None,
+    *,
+    no_tokenizer=False,
+    **overrides,
 ) -> Path:
     """Python entry point of `minimind-hf convert` (same arguments, `overrides` as config fields)."""
     if to not in TARGETS:
@@ -275,7 +285,14 @@ def convert(
         for name, token_id in zip(TOKEN_ID_FIELDS, ids, strict=True):
             if token_id is not None:
                 setattr(config, name, token_id)
-    model_class, target_config = export_config(config, to)
+    model_class, target_config = export_config(config, to)  # an impossible export is refused first
+    if tok is None and not no_tokenizer:
+        raise CheckpointError(
+            f"{input_path} carries no tokenizer, so {output_path} would have no tokenizer and no chat template "
+            "(transformers, vLLM and recipes/sft.py could not use it). Pass --tokenizer DIR with the tokenizer the "
+            "checkpoint was trained with: MiniMind's model/ folder, e.g. --tokenizer path/to/minimind/model (a "
+            "MiniMind2-era checkpoint needs MiniMind2's). To write the weights alone anyway, pass --no-tokenizer."
+        )
     if model_class is Qwen3MoeForCausalLM:
         state = _fuse_experts(state, config)
     with torch.device("meta"):  # weights are assigned below, so skip allocating and initialising them
@@ -294,8 +311,6 @@ def convert(
         )
     if tok is not None:
         tok.save_pretrained(output_path)
-    else:
-        logger.warning("no tokenizer written: pass --tokenizer DIR (the checkpoint's own MiniMind era's tokenizer)")
     logger.info("wrote %s (%s, %s)", output_path, type(model).__name__, dtype)
     return output_path
 
@@ -310,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", help=".pth, model folder, or LoRA adapter folder")
     parser.add_argument("output", help="folder, or a .pth file with --to native")
     parser.add_argument("--to", required=True, choices=TARGETS)
-    parser.add_argument("--tokenizer", help="tokenizer folder to ship (default: the input folder's own)")
+    shipped = parser.add_mutually_exclusive_group()
+    shipped.add_argument("--tokenizer", help="tokenizer folder to ship (default: the input folder's own)")
+    shipped.add_argument("--no-tokenizer", action="store_true", help="write a folder without tokenizer (weights only)")
     parser.add_argument("--preset", choices=sorted(MINIMIND_PRESETS), help="defaults for what the tensors cannot show")
     parser.add_argument("--num-attention-heads", type=int, help="needed without qk-norm if not 8 (every release)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=f"one of {CARRIED_FIELDS}")
@@ -333,7 +350,8 @@ def main(argv=None) -> int:
         except json.JSONDecodeError:
             overrides[key] = value
     try:
-        convert(args.input, args.output, args.to, args.tokenizer, args.preset, args.dtype, args.base, **overrides)
+        convert(args.input, args.output, args.to, args.tokenizer, args.preset, args.dtype, args.base,
+                no_tokenizer=args.no_tokenizer, **overrides)  # fmt: skip
     except CheckpointError as err:
         sys.exit(f"minimind-hf convert: error: {err}")
     return 0

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from sft_testing import REFERENCE_DIR, REFERENCE_TOKENIZERS, run, subprocess_env
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from minimind_hf import MiniMindConfig, MiniMindForCausalLM
+from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
 from minimind_hf.configuration_minimind import MINIMIND_PRESETS
 from minimind_hf.convert import _fuse_experts, _unfuse_experts, convert, export_config, main, read_checkpoint
 from minimind_hf.native import CheckpointError, check_state, config_from_state
@@ -142,7 +142,8 @@ def test_hf_to_qwen3_or_llama_and_back(tmp_path, shape, target, model_type, cls)
 
 def test_moe_to_qwen3_moe_and_back(tmp_path):
     pth, state = write_native(tmp_path, **MOE_QK)
-    out = convert(pth, tmp_path / "qwen3", "qwen3", num_experts_per_tok=2)  # a native file keeps fp16 with auto
+    # A native file keeps fp16 with dtype auto; only the weights matter here.
+    out = convert(pth, tmp_path / "qwen3", "qwen3", no_tokenizer=True, num_experts_per_tok=2)
     on_disk = load_file(out / "model.safetensors")
     assert "model.layers.1.mlp.experts.3.up_proj.weight" in on_disk  # per-expert, as vLLM / llama.cpp read it
     assert on_disk["model.layers.0.mlp.gate.weight"].dtype == torch.float16
@@ -282,7 +283,7 @@ def test_lora_adapter_is_merged(tmp_path):
     from peft import LoraConfig, PeftModel, get_peft_model
 
     pth, _ = write_native(tmp_path, **DENSE_QK)
-    hf = convert(pth, tmp_path / "hf", "hf")
+    hf = convert(pth, tmp_path / "hf", "hf", tokenizer=BUNDLED_TOKENIZER_DIR)
     lora = get_peft_model(load(hf), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
     with torch.no_grad():
         for name, param in lora.named_parameters():
@@ -295,6 +296,7 @@ def test_lora_adapter_is_merged(tmp_path):
     expected = logits(PeftModel.from_pretrained(load(hf), tmp_path / "adapter").eval())
     torch.testing.assert_close(logits(merged), expected, rtol=0, atol=1e-5)
     assert not torch.allclose(logits(merged), logits(load(hf)), atol=1e-3)
+    assert (tmp_path / "merged" / "tokenizer.json").is_file()  # the base's, as the adapter folder has none
 
 
 def test_minimind_custom_code_export_is_read(tmp_path):
@@ -315,6 +317,25 @@ def test_minimind_custom_code_export_is_read(tmp_path):
         0.1, "sequence", 1e-5)  # fmt: skip
     back = convert(folder, tmp_path / "back.pth", "native")
     assert_same_tensors(torch.load(back, weights_only=True), state)
+
+
+def test_a_pth_without_tokenizer_is_refused_unless_opted_out(tmp_path, capsys):
+    pth, _ = write_native(tmp_path, **DENSE_QK)
+    with pytest.raises(CheckpointError, match=r"carries no tokenizer.*--tokenizer path/to/minimind/model.*--no-tok"):
+        convert(pth, tmp_path / "hf", "hf")
+    assert not (tmp_path / "hf").exists()
+    with pytest.raises(SystemExit) as err:
+        main([str(pth), str(tmp_path / "hf"), "--to", "qwen3"])
+    assert "Pass --tokenizer DIR" in str(err.value.code) and not (tmp_path / "hf").exists()
+
+    assert main([str(pth), str(tmp_path / "hf"), "--to", "hf", "--no-tokenizer"]) == 0
+    assert (tmp_path / "hf" / "model.safetensors").is_file() and not (tmp_path / "hf" / "tokenizer.json").exists()
+    with pytest.raises(SystemExit):
+        main(
+            [str(pth), str(tmp_path / "x"), "--to", "hf", "--no-tokenizer", "--tokenizer", str(BUNDLED_TOKENIZER_DIR)]
+        )
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert convert(pth, tmp_path / "native.pth", "native").is_file()  # MiniMind's .pth never holds one
 
 
 @needs_tokenizers
