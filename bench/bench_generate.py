@@ -1,0 +1,240 @@
+"""Generation benchmark: `model.generate` (transformers' GenerationMixin + DynamicCache) vs MiniMind's own generate loop.
+
+    .venv/bin/python bench/bench_generate.py --presets minimind2-small,minimind-3 --new-tokens 128
+
+`native_generate` is MiniMind's ``MiniMindForCausalLM.generate`` (model/model_minimind.py) re-implemented minimally:
+a Python loop that feeds the tokens the cache has not seen, scales the last logits by the temperature, applies
+repetition penalty / top-k / top-p in place, samples or takes the argmax, and stops when every row has emitted eos.
+It runs on our `MiniMindForCausalLM`, so both sides share the forward pass; the only change from MiniMind is the
+cache object (MiniMind keeps a list of (k, v) tuples grown by ``torch.cat``; transformers 5 models take a `Cache`).
+What is compared is the decoding machinery around the same model.
+
+Both sides generate exactly ``--new-tokens`` tokens (eos ignored) from the same chat prompts, from random-init weights
+(the speed does not depend on them); greedy outputs are checked to be identical. Rates are new tokens per second of
+wall time, best of ``--repeats``, runs interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from minimind_hf import MiniMindConfig, MiniMindForCausalLM  # noqa: E402
+
+REFERENCE = HERE.parent.parent / "shared" / "reference"
+PROMPTS = (
+    "请用三句话介绍一下长江。",
+    "What is the difference between a list and a tuple in Python?",
+    "帮我写一首关于秋天的短诗。",
+    "解释一下为什么天空是蓝色的。",
+    "Give me three tips for learning a new language.",
+    "计算一下 17 乘以 23 等于多少，并说明步骤。",
+    "推荐几本适合初学者的历史书。",
+    "How do plants make food from sunlight?",
+)
+
+
+@torch.inference_mode()
+def native_generate(
+    model,
+    input_ids,
+    max_new_tokens=8192,
+    temperature=0.85,
+    top_p=0.85,
+    top_k=50,
+    eos_token_id=2,
+    use_cache=True,
+    do_sample=True,
+    repetition_penalty=1.0,
+):
+    """MiniMind's generate loop (see the module docstring). Returns prompt + new tokens."""
+    past_key_values = None
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    for _ in range(max_new_tokens):
+        past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
+        outputs = model(input_ids[:, past_len:], past_key_values=past_key_values, use_cache=use_cache)
+        logits = outputs.logits[:, -1, :] / temperature
+        if repetition_penalty != 1.0:
+            for i in range(input_ids.shape[0]):
+                seen = torch.unique(input_ids[i])
+                score = logits[i, seen]
+                logits[i, seen] = torch.where(score > 0, score / repetition_penalty, score * repetition_penalty)
+        if top_k > 0:
+            logits[logits < torch.topk(logits, top_k)[0][..., -1, None]] = -float("inf")
+        if top_p < 1.0:
+            sorted_logits, sorted_indices = torch.sort(logits, descending=True)
+            mask = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1) > top_p
+            mask[..., 1:], mask[..., 0] = mask[..., :-1].clone(), 0
+            logits[mask.scatter(1, sorted_indices, mask)] = -float("inf")
+        if do_sample:
+            next_token = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1)
+        else:
+            next_token = torch.argmax(logits, dim=-1, keepdim=True)
+        if eos_token_id is not None:
+            next_token = torch.where(
+                finished.unsqueeze(-1), next_token.new_full(next_token.shape, eos_token_id), next_token
+            )
+        input_ids = torch.cat([input_ids, next_token], dim=-1)
+        past_key_values = outputs.past_key_values if use_cache else None
+        if eos_token_id is not None:
+            finished |= next_token.squeeze(-1).eq(eos_token_id)
+            if finished.all():
+                break
+    return input_ids
+
+
+def hf_generate(model, input_ids, new_tokens, use_cache=True, do_sample=False, inference_mode=False, **sampling):
+    """``model.generate`` for exactly ``new_tokens`` tokens. It runs under ``torch.no_grad`` by itself;
+    ``inference_mode=True`` wraps it in ``torch.inference_mode`` as MiniMind's generate is."""
+    with torch.inference_mode(inference_mode):
+        return model.generate(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=new_tokens,
+            eos_token_id=None,  # no stop on eos, as on the native side (min_new_tokens would add a logits processor)
+            do_sample=do_sample,
+            use_cache=use_cache,
+            **sampling,
+        )
+
+
+GREEDY, GREEDY_INFERENCE, NATIVE = (
+    "ours: model.generate, cache",
+    "ours: model.generate under torch.inference_mode, cache",
+    "native loop, cache",
+)
+
+
+def measure(model, input_ids, new_tokens, repeats, device, no_cache=True) -> list[dict]:
+    """Each run: best tokens/s over ``repeats`` interleaved rounds, its native counterpart, greedy-output check."""
+    sampling = {"temperature": 0.85, "top_p": 0.85, "top_k": 50}
+    greedy = {"eos_token_id": None, "do_sample": False}
+    runs = {  # name -> (function, keyword arguments, native counterpart); called as fn(model, input_ids, n, **kw)
+        GREEDY: (hf_generate, {}, NATIVE),
+        GREEDY_INFERENCE: (hf_generate, {"inference_mode": True}, NATIVE),
+        NATIVE: (native_generate, greedy, None),
+        "ours: model.generate, sampling, cache": (
+            hf_generate, {"do_sample": True, **sampling}, "native loop, sampling, cache",
+        ),
+        "native loop, sampling, cache": (native_generate, {"eos_token_id": None, **sampling}, None),
+    }  # fmt: skip
+    if no_cache:
+        runs["ours: model.generate, no cache"] = (hf_generate, {"use_cache": False}, "native loop, no cache")
+        runs["native loop, no cache"] = (native_generate, {**greedy, "use_cache": False}, None)
+    hf_generate(model, input_ids, 8)  # warm-up
+    native_generate(model, input_ids, 8, **greedy)
+    outputs, best = {}, {}
+    for _ in range(repeats):
+        for name, (fn, kwargs, _) in runs.items():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            out = fn(model, input_ids, new_tokens, **kwargs)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
+            assert out.shape == (input_ids.shape[0], input_ids.shape[1] + new_tokens), (name, out.shape)
+            outputs[name] = out
+    return [
+        {
+            "run": name,
+            "baseline": baseline,
+            "tok_s": input_ids.shape[0] * new_tokens / best[name],
+            "same_greedy_tokens": torch.equal(outputs[name], outputs[baseline])
+            if baseline and "sampling" not in name
+            else None,
+        }
+        for name, (_, _, baseline) in runs.items()
+    ]
+
+
+def prompts_batch(tokenizer, batch_size: int) -> torch.Tensor:
+    """``batch_size`` chat prompts cut to a common length, so no padding is involved on either side."""
+    rows = []
+    for i in range(batch_size):
+        messages = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        rows.append(tokenizer(text, add_special_tokens=False).input_ids)
+    width = min(len(r) for r in rows)
+    return torch.tensor([r[-width:] for r in rows])
+
+
+def run_generate_bench(
+    presets, new_tokens=128, batch_sizes=(1, 8), repeats=3, dtype="float32", device=None, log=print
+):
+    from transformers import AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    results = []
+    for preset in presets:
+        tokenizer_name = "minimind2-tokenizer" if preset.startswith("minimind2") else "minimind3-tokenizer"
+        tokenizer = AutoTokenizer.from_pretrained(REFERENCE / tokenizer_name)
+        torch.manual_seed(0)
+        model = MiniMindForCausalLM(MiniMindConfig.from_preset(preset, use_cache=True))
+        model.config._attn_implementation = "sdpa"
+        model.to(device=device, dtype=getattr(torch, dtype)).eval()
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        for batch_size in batch_sizes:
+            input_ids = prompts_batch(tokenizer, batch_size).to(device)
+            for run in measure(model, input_ids, new_tokens, repeats, device, no_cache=batch_size == 1):
+                results.append({"preset": preset, "batch_size": batch_size, "prompt_tokens": input_ids.shape[1],
+                                "new_tokens": new_tokens, "dtype": dtype, "device": device, **run})  # fmt: skip
+            rates = {r["run"]: r["tok_s"] for r in results if r["preset"] == preset and r["batch_size"] == batch_size}
+            log(
+                f"  {preset} batch {batch_size}: generate {rates[GREEDY]:,.0f} tok/s, under inference_mode "
+                f"{rates[GREEDY_INFERENCE]:,.0f}, native loop {rates[NATIVE]:,.0f}"
+            )
+    return results
+
+
+def format_generate_table(results) -> str:
+    lines = [
+        "| model | batch | run | new tokens/s | × native loop (same mode) | greedy tokens identical to native |",
+        "|---|---|---|---|---|---|",
+    ]
+    by = {(r["preset"], r["batch_size"], r["run"]): r for r in results}
+    for r in results:
+        base = by.get((r["preset"], r["batch_size"], r["baseline"])) if r["baseline"] else r
+        ratio = f"{r['tok_s'] / base['tok_s']:.2f}×" if base else "–"
+        same = {True: "yes", False: "NO", None: "–"}[r["same_greedy_tokens"]]
+        lines.append(f"| {r['preset']} | {r['batch_size']} | {r['run']} | {r['tok_s']:,.0f} | {ratio} | {same} |")
+    first = results[0]
+    lines += [
+        "",
+        f"Prompt {first['prompt_tokens']} tokens (chat-formatted, batch rows cut to one length), {first['new_tokens']} "
+        f"new tokens, {first['dtype']} on {first['device']}, SDPA; sampling = MiniMind's defaults (temperature 0.85, "
+        "top-p 0.85, top-k 50).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default="minimind2-small,minimind-3")
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    results = run_generate_bench(
+        args.presets.split(","),
+        args.new_tokens,
+        [int(b) for b in args.batch_sizes.split(",")],
+        args.repeats,
+        args.dtype,
+    )
+    print(format_generate_table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""`make bench`: run every benchmark (preprocessing, training, generation) and rewrite docs/benchmarks.md.
+
+    .venv/bin/python bench/run.py --out docs/benchmarks.md            # ~15 min on 2 CPU cores
+    .venv/bin/python bench/run.py --out docs/benchmarks.md --quick    # ~5 min: fewer steps, variants, repeats
+    .venv/bin/python bench/run.py --out docs/benchmarks.md --sweep    # + the CPU speed-settings sweep
+
+The same command runs on a GPU machine (minimind-3 in bf16, flash-attention varlen packing when flash_attn is
+installed, MFU from a table of device peaks or ``--peak-tflops``). All ratios compare runs made in this one
+invocation, so they hold on a noisy machine better than the absolute figures do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from contextlib import redirect_stdout
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import bench_generate  # noqa: E402
+import bench_preprocess  # noqa: E402
+import bench_train  # noqa: E402
+
+PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "trl", "peft", "flash-attn")
+
+
+def machine() -> list[str]:
+    import torch
+
+    info = {}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    flags = set(info.get("Flags", "").split())
+    cpu = info.get("Model name", platform.processor() or platform.machine())
+    extensions = [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    lines = [
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores ({info.get('Thread(s) per core', '?')} thread(s) per core), "
+        f"{', '.join(extensions) or 'no AVX-512 / AMX'}",
+        f"- torch threads: {torch.get_num_threads()}",
+    ]
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+        lines.append(f"- RAM: {kib / 2**20:.0f} GiB")
+    except (OSError, ValueError, IndexError):
+        pass
+    if torch.cuda.is_available():
+        lines.append(f"- GPU: {torch.cuda.get_device_name(0)} × {torch.cuda.device_count()}")
+    else:
+        lines.append("- GPU: none")
+    return lines
+
+
+def versions() -> str:
+    found = [f"Python {platform.python_version()}"]
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def run_preprocess(argv: list[str]) -> str:
+    """bench_preprocess.main's report (it prints markdown), run in this process with ``argv``."""
+    saved, buffer = sys.argv, io.StringIO()
+    sys.argv = ["bench/bench_preprocess.py", *argv]
+    try:
+        with redirect_stdout(buffer):
+            bench_preprocess.main()
+    finally:
+        sys.argv = saved
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    return buffer.getvalue().strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    parser.add_argument("--quick", action="store_true", help="a ~5 minute run: fewer steps, variants and repeats")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: preprocess,train,generate")
+    parser.add_argument(
+        "--preprocess-args", default=None, help="arguments for bench_preprocess.py (default depends on --quick)"
+    )
+    parser.add_argument("--gen-presets", default=None, help="generation presets (default: the training presets)")
+    bench_train.add_arguments(parser)
+    parser.set_defaults(presets="minimind2-small,minimind-3", big_steps=6, big_variants="native,ours")
+    args = parser.parse_args()
+    if args.quick:
+        quick = {"steps": 8, "big_steps": 3, "warmup": 1, "repeats": 1, "sweep": False}
+        for key, value in quick.items():
+            if parser.get_default(key) == getattr(args, key):
+                setattr(args, key, value)
+    bench_train.finalize(args)
+    skip = set(filter(None, args.skip.split(",")))
+    preprocess_argv = shlex.split(
+        args.preprocess_args
+        or ("--n 2000 --cache-n 10000 --repeats 1" if args.quick else "--n 5000 --cache-n 50000 --repeats 2")
+    )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+    started, load_start = time.perf_counter(), os.getloadavg()[0]
+    command = "$(PY) bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    print(f"bench: {command}", flush=True)
+    sections = {}
+    if "preprocess" not in skip:
+        print("preprocessing ...", flush=True)
+        sections["preprocess"] = run_preprocess(preprocess_argv)
+    train_results, padding = [], None
+    if "train" not in skip:
+        print("training ...", flush=True)
+        train_results = bench_train.run_train_bench(args, log=lambda s: print(s, flush=True))
+        padding = bench_train.padding_at_scale(args.preset_list[0], args.batch_size, args.max_length, data=args.data)
+    gen_results = []
+    if "generate" not in skip:
+        print("generation ...", flush=True)
+        gen_presets = (args.gen_presets or args.presets).split(",")
+        gen_results = bench_generate.run_generate_bench(
+            gen_presets,
+            new_tokens=64 if args.quick else 128,
+            batch_sizes=(1, 8),
+            repeats=1 if args.quick else 3,
+            log=lambda s: print(s, flush=True),
+        )
+    peak = bench_train.device_peak_tflops(args.peak_tflops)
+    elapsed = time.perf_counter() - started
+
+    doc = render(args, command, sections, train_results, padding, gen_results, peak, elapsed, load_start)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(doc, encoding="utf-8")
+    print(f"wrote {args.out} in {elapsed / 60:.1f} min", flush=True)
+
+
+def render(args, command, sections, train_results, padding, gen_results, peak, elapsed, load_start) -> str:
+    today = datetime.date.today().isoformat()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `make bench` on {today} in {elapsed / 60:.1f} min:",
+        "",
+        "```bash",
+        command.replace("$(PY)", ".venv/bin/python"),
+        "```",
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        f"- Load average (1 min) at start / end: {load_start:.1f} / {os.getloadavg()[0]:.1f} — other processes share "
+        "the cores, so compare ratios within this file rather than absolute rates across runs.",
+        f"- {versions()}",
+        "",
+    ]
+    checks = bench_train.target_checks(train_results)
+    gen_checks = generation_checks(gen_results)
+    if checks or gen_checks:
+        lines += ["## Targets (minimind2-small, batch 16, max_length 340; ratios to the native loop in this run)", ""]
+        lines += ["| target | result | met |", "|---|---|---|"]
+        for what, met, figure in checks + gen_checks:
+            lines.append(f"| {what} | {figure} | {'yes' if met else '**no**'} |")
+        lines.append("")
+    if "preprocess" in sections:
+        lines += [
+            "## Preprocessing",
+            "",
+            "`bench/bench_preprocess.py` (MiniMind's per-item SFTDataset vs `load_sft_dataset`):",
+            "",
+            sections["preprocess"],
+            "",
+        ]
+    if train_results:
+        lines += [
+            "## Training",
+            "",
+            "Real tokens are the non-padding input tokens, supervised tokens those that carry loss. `native` is "
+            "MiniMind's train_full_sft.py loop and per-item SFTDataset (bench/native_loop.py, "
+            "bench/native_sft_dataset.py); `ours*` go through the recipe's path — `parse_args` on "
+            f"`{Path(args.config).relative_to(HERE.parent) if Path(args.config).is_relative_to(HERE.parent) else args.config}`"
+            " plus the workload below, `load_sft_dataset`, `build_collator`, `transformers.Trainer`; `trl` is "
+            "`trl.SFTTrainer` on the same model and tokenized rows. Every run starts from the same random-init "
+            f"weights and sees the same conversations once, learning rate {args.learning_rate:g} (cosine to 10%, no "
+            "warm-up, clip 1.0, AdamW weight decay 0.01). Held-out loss: fp32 cross-entropy over the supervised tokens "
+            f"of {args.eval_n} other conversations after training. Peak memory is the run's peak RSS on CPU "
+            "(`max_memory_allocated` on GPU). Each run is its own process"
+            + (f"; best of {args.repeats}." if args.repeats > 1 else "."),
+            "",
+            bench_train.format_train_tables(train_results, peak),
+            "",
+        ]
+    if padding:
+        lines += [
+            f"Padding at full scale ({padding['n']} conversations, mean {padding['mean_length']:.0f} tokens, batch "
+            f"{args.batch_size}): pad to max_length {padding['max_length']:.1%}, pad to the longest in a random batch "
+            f"{padding['longest']:.1%}, group_by_length {padding['group_by_length']:.1%}. `group_by_length` sorts "
+            "within megabatches of min(samples / (4 · batch), 50) batches; the short runs above have only a few, so "
+            "they pad more than a real epoch does and understate its speed.",
+            "",
+        ]
+    if gen_results:
+        lines += [
+            "## Generation",
+            "",
+            "`model.generate` (transformers' GenerationMixin, DynamicCache) vs MiniMind's generate loop re-implemented "
+            "on the same model (bench/bench_generate.py). Best of the repeats, runs interleaved.",
+            "",
+            bench_generate.format_generate_table(gen_results),
+            "",
+        ]
+    lines += [
+        "## Reproducing",
+        "",
+        "- `make bench` rewrites this file (~15 min on 2 cores); `.venv/bin/python bench/run.py --out "
+        "docs/benchmarks.md --quick` is a ~5 minute pass, `--sweep` adds the CPU speed-settings sweep, `--data "
+        "path/to/sft_512.jsonl` uses real MiniMind data, `--repeats 2` reports the best of two runs each.",
+        "- One part at a time: `bench/bench_train.py`, `bench/bench_generate.py`, `bench/bench_preprocess.py` (each "
+        "has `--help`).",
+        "- On a GPU the same command trains minimind2-small and minimind-3 under bf16 (`native` uses MiniMind's "
+        "autocast), adds `ours_fast_gpu` (packing, flash-attention varlen when `flash_attn` is installed) and reports "
+        "MFU against the device's bf16 peak (`--peak-tflops` for devices not in the table).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def generation_checks(results) -> list:
+    checks = []
+    by = {(r["preset"], r["batch_size"], r["run"]): r for r in results}
+    for r in results:
+        if r["preset"] != "minimind2-small" or r["run"] not in (
+            bench_generate.GREEDY,
+            bench_generate.GREEDY_INFERENCE,
+        ):
+            continue
+        ratio = r["tok_s"] / by[(r["preset"], r["batch_size"], r["baseline"])]["tok_s"]
+        what = f"generation with cache ≥ native loop (batch {r['batch_size']}, greedy, {r['run'][6:]})"
+        checks.append((what, ratio >= 1.0, f"{ratio:.2f}×"))
+    return checks
+
+
+if __name__ == "__main__":
+    main()
