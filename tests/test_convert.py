@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from sft_testing import REFERENCE_DIR, REFERENCE_TOKENIZERS, run, subprocess_env
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
 from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
 from minimind_hf.configuration_minimind import MINIMIND_PRESETS
@@ -153,7 +153,8 @@ def test_moe_to_qwen3_moe_and_back(tmp_path):
     assert type(exported).__name__ == "Qwen3MoeForCausalLM"
     ours = reference_model(state, **DENSE_QK_CONFIG, use_moe=True, num_experts=4, num_experts_per_tok=2,
                            moe_intermediate_size=48)  # fmt: skip
-    # Same routing; only the fused gate/up matmul of transformers' experts sums in another order.
+    # Not bit-equal, and by design: transformers 5 fuses each expert's gate and up projections into one gate_up_proj
+    # matmul, so fp32 sums run in another order. Routing and weights are identical (the round trip below is bit-exact).
     torch.testing.assert_close(logits(exported), logits(ours), rtol=0, atol=1e-5)
 
     back = convert(out, tmp_path / "back.pth", "native")
@@ -308,13 +309,16 @@ def test_minimind_custom_code_export_is_read(tmp_path):
     (folder / "config.json").write_text(json.dumps({
         "architectures": ["MiniMindForCausalLM"], "auto_map": {"AutoConfig": "model_minimind.MiniMindConfig"},
         "model_type": "minimind", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 8,
-        "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 1e6, "use_moe": True, "n_routed_experts": 4,
+        "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 5e4, "use_moe": True, "n_routed_experts": 4,
         "n_shared_experts": 1, "num_experts_per_tok": 2, "aux_loss_alpha": 0.1, "seq_aux": True,
     }))  # fmt: skip
     ckpt = read_checkpoint(folder)
     assert (ckpt.config.num_experts, ckpt.config.n_shared_experts, ckpt.config.num_experts_per_tok) == (4, 1, 2)
     assert (ckpt.config.router_aux_loss_coef, ckpt.config.aux_loss_type, ckpt.config.rms_norm_eps) == (
         0.1, "sequence", 1e-5)  # fmt: skip
+    assert ckpt.config.rope_parameters["rope_theta"] == 5e4  # not MiniMind's default 1e6
+    hf = convert(folder, tmp_path / "hf", "hf", no_tokenizer=True)
+    assert json.loads((hf / "config.json").read_text())["rope_parameters"]["rope_theta"] == 5e4
     back = convert(folder, tmp_path / "back.pth", "native")
     assert_same_tensors(torch.load(back, weights_only=True), state)
 
@@ -353,3 +357,74 @@ def test_cli(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*argv, "--set", "hidden_size=3"])
     assert "KEY one of" in capsys.readouterr().err
+
+
+@needs_tokenizers
+def test_minimind3_qwen3_export_folder_is_read(tmp_path):
+    """A folder as MiniMind-3's convert_model.py writes its Qwen3 export: transformers-4 config layout (rope_theta at
+    the top, no rope_parameters), bos/eos/pad ids null, fp16 safetensors, its tokenizer copied beside them."""
+    state = native_state_dict(**DENSE_QK)
+    qwen3 = Qwen3ForCausalLM(Qwen3Config(vocab_size=6400, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                         tie_word_embeddings=True))  # fmt: skip
+    qwen3.load_state_dict(state, strict=True)
+    source = tmp_path / "minimind-3-qwen3"
+    qwen3.half().save_pretrained(source)
+    AutoTokenizer.from_pretrained(TOKENIZERS["minimind3"]).save_pretrained(source)
+    config = json.loads((source / "config.json").read_text())
+    config.pop("rope_parameters")
+    config.update(rope_theta=5e4, rope_scaling=None, bos_token_id=None, eos_token_id=None, pad_token_id=None)
+    (source / "config.json").write_text(json.dumps(config))
+    (source / "generation_config.json").write_text(json.dumps({"bos_token_id": None, "eos_token_id": None}))
+
+    hf = convert(source, tmp_path / "hf", "hf")
+    ours = json.loads((hf / "config.json").read_text())
+    assert ours["rope_parameters"] == {"rope_type": "default", "rope_theta": 5e4}
+    generation = json.loads((hf / "generation_config.json").read_text())
+    for name, token_id in (("bos_token_id", 1), ("eos_token_id", 2), ("pad_token_id", 0)):
+        assert ours[name] == generation[name] == token_id
+    assert torch.equal(logits(load(hf)), logits(load(source)))  # a dropped theta would rotate q and k differently
+    back = convert(hf, tmp_path / "back.pth", "native")
+    assert_same_tensors(torch.load(back, weights_only=True), state)
+
+
+@needs_tokenizers
+def test_minimind2_round_trip_through_llama_is_bit_exact(tmp_path):
+    """MiniMind2-shaped (no qk-norm, 8 heads) weights with MiniMind2's own tokenizer: native -> hf -> llama -> hf ->
+    native loses nothing, and every folder keeps MiniMind2's chat template."""
+    pth, state = write_native(tmp_path, "full_sft_64.pth", **DENSE_NO_QK)
+    hf = convert(pth, tmp_path / "hf", "hf", tokenizer=TOKENIZERS["minimind2"])
+    llama = convert(hf, tmp_path / "llama", "llama")
+    again = convert(llama, tmp_path / "again", "hf")
+    back = convert(again, tmp_path / "back.pth", "native")
+    assert_same_tensors(torch.load(back, weights_only=True), state)
+
+    assert json.loads((llama / "config.json").read_text())["model_type"] == "llama"
+    assert torch.equal(logits(load(llama)), logits(load(again)))
+    template = AutoTokenizer.from_pretrained(TOKENIZERS["minimind2"]).chat_template
+    for folder in (hf, llama, again):
+        assert AutoTokenizer.from_pretrained(folder).chat_template == template, folder
+
+
+def test_preset_sets_what_the_tensors_cannot_show(tmp_path):
+    pth, state = write_native(tmp_path, **MOE_QK)
+    guessed = read_checkpoint(pth).config  # qk-norm MoE: the minimind-3-moe era's router
+    assert (guessed.num_experts_per_tok, guessed.aux_loss_type, guessed.rms_norm_eps) == (1, "batch", 1e-6)
+    out = convert(pth, tmp_path / "hf", "hf", preset="minimind2-moe", no_tokenizer=True)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["num_experts_per_tok"], config["router_aux_loss_coef"], config["aux_loss_type"]) == (
+        2, 0.01, "sequence")  # fmt: skip
+    assert config["rms_norm_eps"] == 1e-5
+    assert (config["hidden_size"], config["qk_norm"], config["n_shared_experts"]) == (64, True, 0)  # shapes win
+    reference = reference_model(state, **DENSE_QK_CONFIG, use_moe=True, num_experts=4, num_experts_per_tok=2,
+                                moe_intermediate_size=48, rms_norm_eps=1e-5)  # fmt: skip
+    assert torch.equal(logits(load(out)), logits(reference))
+
+    # Without qk-norm the head count is not in the shapes: the preset's (minimind-tiny: 4) instead of MiniMind's 8.
+    small, _ = write_native(tmp_path, "small.pth", **DENSE_NO_QK)
+    argv = [str(small), str(tmp_path / "small"), "--to", "hf", "--no-tokenizer", "--preset", "minimind-tiny"]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "small" / "config.json").read_text())
+    assert (config["num_attention_heads"], config["head_dim"], config["rms_norm_eps"]) == (4, 16, 1e-6)
+    with pytest.raises(CheckpointError, match="unknown preset 'minimind-4'; choose one of"):
+        convert(small, tmp_path / "x", "hf", preset="minimind-4", no_tokenizer=True)
