@@ -1,11 +1,14 @@
-"""Steps every recipe (recipes/sft.py, recipes/pretrain.py) takes the same way: logging setup and model loading."""
+"""Steps every recipe (recipes/sft.py, recipes/pretrain.py) takes the same way: logging setup, model and data
+loading, training followed by evaluation."""
 
 import logging
+import math
 
 import datasets
 import transformers
 from transformers import AutoModelForCausalLM
 
+from .callbacks import resolve_resume_checkpoint
 from .chat import configure_generation
 from .configuration_minimind import MiniMindConfig
 
@@ -42,3 +45,35 @@ def load_model(model_args, tokenizer):
         )
     configure_generation(model, tokenizer)
     return model
+
+
+def load_datasets(load, tokenizer, data_args, training_args):
+    """``(train, eval or None)`` through ``load`` (`load_sft_dataset` / `load_pretrain_dataset`) with the run's data
+    options; eval from ``eval_dataset_name`` or a seeded ``eval_split_ratio`` split. Rank 0 tokenizes first, the other
+    ranks then read its cache."""
+    options = data_args.load_options(training_args)
+    with training_args.main_process_first(desc=f"{load.__name__} {data_args.dataset_name}"):
+        train_dataset = load(data_args.dataset_name, tokenizer, **options)
+        if data_args.eval_dataset_name:
+            return train_dataset, load(data_args.eval_dataset_name, tokenizer, **options)
+        if data_args.eval_split_ratio:
+            split = train_dataset.train_test_split(test_size=data_args.eval_split_ratio, seed=training_args.seed)
+            return split["train"], split["test"]
+    return train_dataset, None
+
+
+def train_and_evaluate(trainer, training_args) -> dict | None:
+    """Train (resuming from the newest complete checkpoint when asked), save metrics and state, then evaluate on the
+    trainer's eval dataset if it has one; returns the eval metrics, perplexity included, or None."""
+    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    if trainer.eval_dataset is None:
+        return None
+    eval_metrics = trainer.evaluate()
+    eval_metrics["eval_perplexity"] = math.exp(min(eval_metrics["eval_loss"], 50.0))
+    trainer.log_metrics("eval", eval_metrics)
+    trainer.save_metrics("eval", eval_metrics)
+    return eval_metrics

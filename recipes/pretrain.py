@@ -10,17 +10,16 @@ The output folder is what recipes/sft.py takes as `model_name_or_path`.
 """
 
 import logging
-import math
 import sys
 
 import torch
 from transformers import AutoTokenizer, Trainer, set_seed
 
 from minimind_hf.arguments import PRETRAIN_ARGUMENTS, ModelArguments, PretrainConfig, PretrainDataArguments, parse_args
-from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, resolve_resume_checkpoint, write_model_card
+from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, write_model_card
 from minimind_hf.collator import build_collator
 from minimind_hf.pretrain_data import load_pretrain_dataset
-from minimind_hf.recipe_utils import load_model, setup_logging
+from minimind_hf.recipe_utils import load_datasets, load_model, setup_logging, train_and_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +38,7 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     logger.info(f"{model.config.model_type} with {model.num_parameters():,} parameters")
 
     # ---- Load data: documents wrapped in bos/eos, packed into max_length rows
-    data_options = data_args.load_options(training_args)
-    with training_args.main_process_first(desc="tokenizing pretraining text"):
-        train_dataset = load_pretrain_dataset(data_args.dataset_name, tokenizer, **data_options)
-        eval_dataset = None
-        if data_args.eval_dataset_name:
-            eval_dataset = load_pretrain_dataset(data_args.eval_dataset_name, tokenizer, **data_options)
-        elif data_args.eval_split_ratio:
-            split = train_dataset.train_test_split(test_size=data_args.eval_split_ratio, seed=training_args.seed)
-            train_dataset, eval_dataset = split["train"], split["test"]
+    train_dataset, eval_dataset = load_datasets(load_pretrain_dataset, tokenizer, data_args, training_args)
 
     # ---- Trainer: rows are already packed, so the collator only pads a short last row (labels = input_ids)
     trainer = Trainer(
@@ -61,20 +52,8 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     # Ahead of the reporting callbacks, so TensorBoard / W&B receive its throughput and aux-loss numbers.
     trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
 
-    # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir)
-    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
-
-    # ---- Evaluate
-    eval_metrics = None
-    if eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        eval_metrics["eval_perplexity"] = math.exp(min(eval_metrics["eval_loss"], 50.0))
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
+    # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
+    eval_metrics = train_and_evaluate(trainer, training_args)
 
     # ---- Save: weights, tokenizer, generation-ready config, model card
     trainer.accelerator.unwrap_model(trainer.model).config.use_cache = True  # Trainer disabled it

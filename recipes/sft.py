@@ -7,7 +7,6 @@
 """
 
 import logging
-import math
 import os
 import sys
 
@@ -17,12 +16,12 @@ from transformers import AutoTokenizer, Trainer, set_seed
 from transformers.integrations import is_deepspeed_zero3_enabled
 
 from minimind_hf.arguments import DataArguments, ModelArguments, SFTConfig, parse_args
-from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, resolve_resume_checkpoint, write_model_card
+from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, write_model_card
 from minimind_hf.chat import format_answers, generate_answers, read_prompts
 from minimind_hf.collator import build_collator
 from minimind_hf.convert import convert
 from minimind_hf.data import load_sft_dataset
-from minimind_hf.recipe_utils import load_model, setup_logging
+from minimind_hf.recipe_utils import load_datasets, load_model, setup_logging, train_and_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +42,8 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
         trainable, total = model.get_nb_trainable_parameters()
         logger.info(f"LoRA trains {trainable:,} of {total:,} parameters ({trainable / total:.2%})")
 
-    # ---- Load data
-    data_options = data_args.load_options(training_args)
-    with training_args.main_process_first(desc="tokenizing SFT data"):
-        train_dataset = load_sft_dataset(data_args.dataset_name, tokenizer, **data_options)
-        eval_dataset = None
-        if data_args.eval_dataset_name:
-            eval_dataset = load_sft_dataset(data_args.eval_dataset_name, tokenizer, **data_options)
-        elif data_args.eval_split_ratio:
-            split = train_dataset.train_test_split(test_size=data_args.eval_split_ratio, seed=training_args.seed)
-            train_dataset, eval_dataset = split["train"], split["test"]
+    # ---- Load data (a held-out split or file for eval loss)
+    train_dataset, eval_dataset = load_datasets(load_sft_dataset, tokenizer, data_args, training_args)
 
     # Answers to the sample prompts before training, to show next to the trained model's (rank 0 holds full weights
     # unless ZeRO-3 shards them).
@@ -76,20 +67,8 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
     # Ahead of the reporting callbacks, so TensorBoard / W&B receive its throughput and aux-loss numbers.
     trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
 
-    # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir)
-    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
-
-    # ---- Evaluate
-    eval_metrics = None
-    if eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        eval_metrics["eval_perplexity"] = math.exp(min(eval_metrics["eval_loss"], 50.0))
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
+    # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
+    eval_metrics = train_and_evaluate(trainer, training_args)
 
     # ---- Save: weights, tokenizer, chat-ready config and generation config, model card
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
