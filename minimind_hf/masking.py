@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, pairwise
 
+from jinja2.runtime import LoopContext
 from transformers.utils.chat_template_utils import _cached_compile_jinja_template
 
 from .formats import SFTDataError, dump_conversation, normalize_messages
@@ -158,20 +159,31 @@ def render_conversation(messages, tools, tokenizer, template_kwargs, key: str, o
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+# The sandbox wraps these two str methods (format strings can reach attributes); every other public attribute of a
+# str or of a loop object is returned as is.
+_WRAPPED_STR_METHODS = frozenset({"format", "format_map"})
+_MISSING = object()
 
 
 @lru_cache(maxsize=16)
 def _chat_template(source: str):
-    """A chat template compiled as apply_chat_template compiles it (same sandbox, filters and globals), with one
-    exact shortcut: ``message.role`` on a plain dict is an item lookup. The sandbox's getattr tries the attribute,
-    fails with an exception, then indexes; skipping the exception saves ~20% of the rendering time."""
+    """A chat template compiled as apply_chat_template compiles it (same sandbox, filters and globals), with exact
+    shortcuts through the sandbox's getattr: ``message.role`` on a plain dict is an item lookup (the sandbox tries the
+    attribute, fails with an exception, then indexes), and public attributes of a str (``content.strip``) or of
+    ``loop`` skip the safety checks, which pass for them anyway. Together ~40% of the rendering time."""
     compiled = _cached_compile_jinja_template(source)  # a fresh environment, not the one apply_chat_template shares
     environment = compiled.environment
     sandboxed_getattr = environment.getattr
+    checked_free = (str, LoopContext)
 
     def fast_getattr(obj, attribute):
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+        kind = type(obj)
+        if kind is dict and attribute not in _DICT_ATTRIBUTES:
             return obj[attribute] if attribute in obj else environment.undefined(obj=obj, name=attribute)
+        if kind in checked_free and attribute[:1] != "_" and attribute not in _WRAPPED_STR_METHODS:
+            value = getattr(obj, attribute, _MISSING)
+            if value is not _MISSING:
+                return value
         return sandboxed_getattr(obj, attribute)
 
     environment.getattr = fast_getattr
