@@ -106,9 +106,12 @@ def hf_generate(model, input_ids, new_tokens, use_cache=True, do_sample=False, i
         )
 
 
-GREEDY, GREEDY_INFERENCE, NATIVE = (
-    "ours: model.generate, cache",
-    "ours: model.generate under torch.inference_mode, cache",
+# minimind_hf.chat (the chat CLI, the recipe's sample answers) runs model.generate under torch.inference_mode, as
+# MiniMind's generate does; plain model.generate (transformers' own torch.no_grad) is shown next to it.
+GREEDY, GREEDY_INFERENCE, SAMPLING_INFERENCE, NATIVE = (
+    "ours: model.generate (its own no_grad), cache",
+    "ours: model.generate under torch.inference_mode (minimind_hf.chat), cache",
+    "ours: model.generate under torch.inference_mode (minimind_hf.chat), sampling, cache",
     "native loop, cache",
 )
 
@@ -121,8 +124,8 @@ def measure(model, input_ids, new_tokens, repeats, device, no_cache=True) -> lis
         GREEDY: (hf_generate, {}, NATIVE),
         GREEDY_INFERENCE: (hf_generate, {"inference_mode": True}, NATIVE),
         NATIVE: (native_generate, greedy, None),
-        "ours: model.generate, sampling, cache": (
-            hf_generate, {"do_sample": True, **sampling}, "native loop, sampling, cache",
+        SAMPLING_INFERENCE: (
+            hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, "native loop, sampling, cache",
         ),
         "native loop, sampling, cache": (native_generate, {"eos_token_id": None, **sampling}, None),
     }  # fmt: skip

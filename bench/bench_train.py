@@ -47,6 +47,11 @@ RESULT_TAG = "BENCH_RESULT "
 SPEED_KEYS = ("bf16", "packing", "pad_to_multiple_of", "train_sampling_strategy", "optim", "torch_compile")
 VARIANTS = {
     "native": {"side": "native", "label": "MiniMind native loop (fp32, pad to max_length)"},
+    "native_step0": {
+        "side": "native",
+        "label": "MiniMind native loop, cosine from step 0 as Trainer's (its only change)",
+        "args": {"first_lr_step": 0},
+    },
     "ours_fp32_fixed": {
         "side": "ours",
         "label": "ours, fp32, pad to max_length (native's padding)",
@@ -115,12 +120,12 @@ VARIANTS = {
     },
     "ours_fast_gpu": {"side": "ours", "label": "ours, bf16 + packing (flash-attn varlen if installed)", "args": "GPU"},
 }  # fmt: skip
-CPU_DEFAULT = "native,ours_fp32_fixed,ours,trl"
+CPU_DEFAULT = "native,native_step0,ours_fp32_fixed,ours,trl"
 CPU_SWEEP = (
     "ours_bf16_fixed,ours_bf16_dynamic,ours_bf16_grouped,ours_bf16_packed,ours_fp32_grouped,ours_bf16_grouped_foreach,"
     "ours_bf16_grouped_compile,ours_bf16_packed_varlen"
 )
-GPU_DEFAULT = "native,ours_bf16_fixed_gpu,ours_fast_gpu,trl"
+GPU_DEFAULT = "native,native_step0,ours_bf16_fixed_gpu,ours_fast_gpu,trl"
 
 # bf16 dense tensor-core peaks (TFLOP/s), matched as substrings of torch.cuda.get_device_name(), first match wins.
 GPU_PEAK_TFLOPS = (
@@ -335,6 +340,7 @@ def run_native(spec: dict) -> dict:
         model, dataset, batch_size=spec["batch_size"], learning_rate=spec["learning_rate"],
         max_steps=spec["total_steps"], device="cuda" if cuda else "cpu", dtype="bfloat16",
         num_workers=spec["num_workers"], seed=spec["seed"], on_step=on_step,
+        **VARIANTS[spec["variant"]].get("args", {}),
     )  # fmt: skip
     result = {**meter.summary(spec["warmup"]), "peak_mem_mb": peak_memory_mb(cuda)}
     result["params"] = sum(p.numel() for p in model.parameters())
@@ -396,27 +402,17 @@ def recipe_argv(spec: dict) -> list[str]:
 
 def _recipe_setup(spec: dict):
     """Tokenizer, model, training data and arguments exactly as recipes/sft.py builds them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoTokenizer, set_seed
 
     from minimind_hf.arguments import parse_args
     from minimind_hf.data import load_sft_dataset
+    from minimind_hf.recipe_utils import load_model
 
     model_args, data_args, training_args = parse_args(recipe_argv(spec))
     set_seed(training_args.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_args.model_name_or_path, dtype=model_args.dtype, attn_implementation=model_args.attn_implementation
-    )
-    data_options = {
-        "max_length": training_args.max_length,
-        "train_on": data_args.train_on,
-        "system_prompt_ratio": data_args.system_prompt_ratio,
-        "empty_think_ratio": data_args.empty_think_ratio,
-        "seed": training_args.seed,
-        "skip_invalid": data_args.skip_invalid_samples,
-        "num_proc": training_args.dataset_num_proc,
-        "cache_dir": spec["workdir"] + "/datasets-cache",
-    }
+    model = load_model(model_args, tokenizer)
+    data_options = {**data_args.load_options(training_args), "cache_dir": spec["workdir"] + "/datasets-cache"}
     train_dataset = load_sft_dataset(data_args.dataset_name, tokenizer, **data_options)
     return model_args, training_args, tokenizer, model, train_dataset
 
@@ -681,6 +677,7 @@ def format_train_tables(results: list[dict], peak: tuple[float | None, str]) -> 
     for preset in dict.fromkeys(r["preset"] for r in results):
         rows = [r for r in results if r["preset"] == preset]
         base = next((r for r in rows if r["variant"] == "native" and "error" not in r), None)
+        step0 = next((r for r in rows if r["variant"] == "native_step0" and "error" not in r), None)
         ok = [r for r in rows if "error" not in r]
         if not ok:
             continue
@@ -693,8 +690,10 @@ def format_train_tables(results: list[dict], peak: tuple[float | None, str]) -> 
             f" samples, the same for every run); the first {first['warmup']} untimed.",
             "",
             "| run | real tok/s | × native | × native, CPU time | supervised tok/s | padding | s/step | peak mem (MB) | model TFLOP/s"
-            + (" | MFU" if peak_tflops else "") + " | train loss (last 5) | held-out loss | Δ held-out vs native |",
-            "|---|---|---|---|---|---|---|---|---" + ("|---" if peak_tflops else "") + "|---|---|---|",
+            + (" | MFU" if peak_tflops else "") + " | train loss (last 5) | held-out loss | Δ held-out vs native |"
+            + (" Δ vs native_step0 |" if step0 else ""),
+            "|---|---|---|---|---|---|---|---|---" + ("|---" if peak_tflops else "") + "|---|---|---|"
+            + ("---|" if step0 else ""),
         ]  # fmt: skip
         for r in rows:
             label = VARIANTS[r["variant"]]["label"]
@@ -713,6 +712,8 @@ def format_train_tables(results: list[dict], peak: tuple[float | None, str]) -> 
             if peak_tflops:
                 cells.append(f"{tflops / peak_tflops:.1%}")
             cells += [train_loss, f"{r['heldout_loss']:.4f}", delta]
+            if step0:
+                cells.append(f"{(r['heldout_loss'] / step0['heldout_loss'] - 1) * 100:+.2f}%")
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "Settings as the runs saw them:", ""]
         for r in ok:
@@ -736,19 +737,27 @@ def target_checks(results: list[dict], preset: str = "minimind2-small") -> list[
     base = by.get("native")
     if not base:
         return checks
+    # native and native_step0 do the same work, yet run to run they differ by up to ~10% on a 2-core box: the speed
+    # targets are checked against the faster of them.
+    natives = [r for v, r in by.items() if v.startswith("native")]
+    fastest = max(natives, key=lambda r: r["real_tok_s"])
     for variant, need, what in (
         ("ours", 2.0, "recommended CPU config ≥ 2.0× native real tokens/s"),
         ("ours_fp32_fixed", 1.0, "fp32 with native's padding ≥ 1.0× native (no Trainer overhead)"),
     ):
         if variant in by:
-            ratio = by[variant]["real_tok_s"] / base["real_tok_s"]
+            ratio = by[variant]["real_tok_s"] / fastest["real_tok_s"]
+            what += f" (vs the faster native run, `{fastest['variant']}`)" if len(natives) > 1 else ""
             checks.append((what, ratio >= need, f"{ratio:.2f}×"))
+    # MiniMind's get_lr counts steps from 1, so on a short run its rates sit one step further down the cosine than
+    # Trainer's; native_step0 removes only that, and is the baseline the loss target is checked against.
+    loss_base_name = "native_step0" if "native_step0" in by else "native"
+    loss_base = by[loss_base_name]
     for variant, r in by.items():
-        if variant != "native":
-            delta = r["heldout_loss"] / base["heldout_loss"] - 1
-            checks.append(
-                (f"`{variant}` held-out loss within 2% of native", abs(delta) <= 0.02, f"{delta * 100:+.2f}%")
-            )
+        if not variant.startswith("native"):
+            delta = r["heldout_loss"] / loss_base["heldout_loss"] - 1
+            what = f"`{variant}` held-out loss within 2% of `{loss_base_name}`"
+            checks.append((what, abs(delta) <= 0.02, f"{delta * 100:+.2f}%"))
     return checks
 
 

@@ -75,13 +75,16 @@ def train_native(
     grad_clip: float = 1.0,
     num_workers: int = 0,
     seed: int = 42,
+    first_lr_step: int = 1,
     on_step=None,
 ) -> None:
     """Train ``model`` on ``dataset`` (items ``(input_ids, labels)``) the way MiniMind's train_full_sft.py does.
 
     ``max_steps`` stops early; the cosine then spans ``max_steps`` (as Trainer's schedule does with ``max_steps``),
-    otherwise ``epochs * len(loader)`` as in MiniMind. ``on_step(step, input_ids, labels, loss)`` runs after every
-    optimizer step, with the un-divided loss tensor.
+    otherwise ``epochs * len(loader)`` as in MiniMind. MiniMind counts steps from 1 (``enumerate(loader, start=1)``),
+    so its first update already uses a decayed rate; ``first_lr_step=0`` starts the cosine at step 0 as
+    transformers' schedulers do (the one change the `native_step0` bench variant makes). ``on_step(step, input_ids,
+    labels, loss)`` runs after every optimizer step, with the un-divided loss tensor.
     """
     setup_seed(seed)
     device_type = "cuda" if "cuda" in device else "cpu"
@@ -106,7 +109,7 @@ def train_native(
         for step, (input_ids, labels) in enumerate(loader, start=1):
             input_ids = input_ids.to(device)
             labels = labels.to(device)
-            lr = get_lr(epoch * iters + step, total_steps, learning_rate)
+            lr = get_lr(epoch * iters + step - 1 + first_lr_step, total_steps, learning_rate)
             for param_group in optimizer.param_groups:
                 param_group["lr"] = lr
 
