@@ -110,7 +110,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     preprocess_argv = shlex.split(
         args.preprocess_args
-        or ("--n 2000 --cache-n 10000 --repeats 1" if args.quick else "--n 5000 --cache-n 50000 --repeats 2")
+        or ("--n 2000 --cache-n 10000 --repeats 1" if args.quick else "--n 5000 --cache-n 100000 --repeats 2")
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
