@@ -342,11 +342,17 @@ def run_native(spec: dict) -> dict:
         num_workers=spec["num_workers"], seed=spec["seed"], on_step=on_step,
         **VARIANTS[spec["variant"]].get("args", {}),
     )  # fmt: skip
-    result = {**meter.summary(spec["warmup"]), "peak_mem_mb": peak_memory_mb(cuda)}
+    settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": "randperm(42)",
+                "optim": "torch.optim.AdamW (foreach)"}  # fmt: skip
+    return _result(spec, meter, model, tokenizer, settings)
+
+
+def _result(spec, meter, model, tokenizer, settings) -> dict:
+    """A run's figures: step rates, peak memory, parameters, held-out loss after training, and its settings."""
+    result = {**meter.summary(spec["warmup"]), "peak_mem_mb": peak_memory_mb(spec["device"] == "cuda")}
     result["params"] = sum(p.numel() for p in model.parameters())
     result["heldout_loss"] = heldout_loss(model.float(), _eval_features(spec, tokenizer))
-    result["settings"] = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": "randperm(42)",
-                          "optim": "torch.optim.AdamW (foreach)"}  # fmt: skip
+    result["settings"] = settings
     return result
 
 
@@ -452,11 +458,7 @@ def run_ours(spec: dict) -> dict:
         callbacks=[trainer_callback(meter)],
     )
     trainer.train()
-    result = {**meter.summary(spec["warmup"]), "peak_mem_mb": peak_memory_mb(spec["device"] == "cuda")}
-    result["params"] = sum(p.numel() for p in model.parameters())
-    result["heldout_loss"] = heldout_loss(model.float(), _eval_features(spec, tokenizer))
-    result["settings"] = _settings(training_args, model)
-    return result
+    return _result(spec, meter, model, tokenizer, _settings(training_args, model))
 
 
 def run_trl(spec: dict) -> dict:
@@ -488,12 +490,10 @@ def run_trl(spec: dict) -> dict:
     )
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
-    result = {**meter.summary(spec["warmup"]), "peak_mem_mb": peak_memory_mb(spec["device"] == "cuda")}
+    settings = _settings(trl_args, model) | {"packing": bool(trl_args.padding_free)}
+    result = _result(spec, meter, model, tokenizer, settings)
     result["train_loss_last5"] = sum(losses[-5:]) / len(losses[-5:]) if losses else None
     result["train_losses"] = losses
-    result["params"] = sum(p.numel() for p in model.parameters())
-    result["heldout_loss"] = heldout_loss(model.float(), _eval_features(spec, tokenizer))
-    result["settings"] = _settings(trl_args, model) | {"packing": bool(trl_args.padding_free)}
     return result
 
 
