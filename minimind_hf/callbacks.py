@@ -27,11 +27,14 @@ class SFTMetricsCallback(TrainerCallback):
     `aux_loss` (already weighted by router_aux_loss_coef; it is part of `loss`). Adds `eval_perplexity` to eval logs.
 
     Counts come from forward hooks on the model, rates from the wall-clock time of the training steps in the logging
-    window (evaluation and checkpoint saving excluded). Insert it ahead of the reporting callbacks, so TensorBoard,
-    W&B and the log history see its numbers: `trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())`.
+    window (evaluation and checkpoint saving excluded). Padding is the `attention_mask`'s zeros when the batch has
+    one, else the tokens equal to `pad_token_id` (the collator's: `minimind_hf.collator` leaves the mask out). Insert
+    it ahead of the reporting callbacks, so TensorBoard, W&B and the log history see its numbers:
+    `trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback(collator.pad_token_id))`.
     """
 
-    def __init__(self):
+    def __init__(self, pad_token_id: int | None = None):
+        self.pad_token_id = pad_token_id
         self.num_tokens = 0
         self._hooks = []
         self._reset_window()
@@ -46,7 +49,12 @@ class SFTMetricsCallback(TrainerCallback):
             return
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         mask, labels = kwargs.get("attention_mask"), kwargs.get("labels")
-        tokens = mask.sum() if mask is not None else (input_ids.numel() if input_ids is not None else 0)
+        if mask is not None:
+            tokens = mask.sum()
+        elif input_ids is None:
+            tokens = 0
+        else:
+            tokens = input_ids.numel() if self.pad_token_id is None else (input_ids != self.pad_token_id).sum()
         self._window[0] = self._window[0] + tokens
         if labels is not None:
             self._window[1] = self._window[1] + (labels[..., 1:] != IGNORE_INDEX).sum()

@@ -1,7 +1,11 @@
 """Batching tokenized SFT samples (``input_ids`` + ``labels`` from `minimind_hf.data`).
 
-* padded (default): right-padded to the longest sample (optionally to a multiple of ``pad_to_multiple_of``), with an
-  ``attention_mask``; labels are -100 on padding. Samples without ``labels`` (pretraining text) train on every token.
+* padded (default): right-padded to the longest sample (optionally to a multiple of ``pad_to_multiple_of``); labels
+  are -100 on padding. Samples without ``labels`` (pretraining text) train on every token. There is no
+  ``attention_mask``, as in MiniMind's loop: in a causal model a real token attends only to earlier positions, so
+  padding on the right changes neither its logits nor the loss, and without a mask SDPA runs its causal kernel (flash
+  on GPU) instead of a masked one. The mask is kept only when the pad id is the eos id (a tokenizer without a pad
+  token), so that real eos tokens stay distinguishable from padding for token counts.
 * packed (``packing=True``): padding-free. The batch's samples are concatenated into one row whose ``position_ids``
   restart at 0 for every sample, and there is NO ``attention_mask``: transformers' mask utilities then detect the
   sample boundaries from the position_ids (sdpa / eager), and flash-attention takes the varlen path. The first label
@@ -21,9 +25,14 @@ IGNORE_INDEX = -100
 
 def build_collator(tokenizer, packing: bool = False, pad_to_multiple_of: int | None = None):
     """Collator for `transformers.Trainer`; see the module docstring for the two batch layouts."""
+    pad_token_id = _pad_id(tokenizer)
     if packing:
-        return PackingCollator(pad_token_id=_pad_id(tokenizer), pad_to_multiple_of=pad_to_multiple_of)
-    return PaddingCollator(pad_token_id=_pad_id(tokenizer), pad_to_multiple_of=pad_to_multiple_of)
+        return PackingCollator(pad_token_id=pad_token_id, pad_to_multiple_of=pad_to_multiple_of)
+    return PaddingCollator(
+        pad_token_id=pad_token_id,
+        pad_to_multiple_of=pad_to_multiple_of,
+        return_attention_mask=pad_token_id == tokenizer.eos_token_id,
+    )
 
 
 def _pad_id(tokenizer) -> int:
@@ -44,6 +53,7 @@ class PaddingCollator:
 
     pad_token_id: int
     pad_to_multiple_of: int | None = None
+    return_attention_mask: bool = False
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         width = _round_up(max(len(f["input_ids"]) for f in features), self.pad_to_multiple_of)
@@ -55,6 +65,8 @@ class PaddingCollator:
             input_ids[row, :n] = torch.as_tensor(feature["input_ids"], dtype=torch.long)
             labels[row, :n] = torch.as_tensor(feature.get("labels", feature["input_ids"]), dtype=torch.long)
             attention_mask[row, :n] = 1
+        if not self.return_attention_mask:
+            return {"input_ids": input_ids, "labels": labels}
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 

@@ -41,16 +41,17 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     train_dataset, eval_dataset = load_datasets(load_pretrain_dataset, tokenizer, data_args, training_args)
 
     # ---- Trainer: rows are already packed, so the collator only pads a short last row (labels = input_ids)
+    collator = build_collator(tokenizer, pad_to_multiple_of=training_args.pad_to_multiple_of)
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        data_collator=build_collator(tokenizer, pad_to_multiple_of=training_args.pad_to_multiple_of),
+        data_collator=collator,
     )
     # Ahead of the reporting callbacks, so TensorBoard / W&B receive its throughput and aux-loss numbers.
-    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
+    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback(collator.pad_token_id))
 
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)

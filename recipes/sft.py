@@ -65,7 +65,7 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
         data_collator=collator,
     )
     # Ahead of the reporting callbacks, so TensorBoard / W&B receive its throughput and aux-loss numbers.
-    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
+    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback(collator.pad_token_id))
 
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)

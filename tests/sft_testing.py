@@ -43,7 +43,11 @@ def recorded_training_step(self, model, inputs, num_items_in_batch=None):
     record["distributed_type"] = str(self.accelerator.distributed_type)
     plugin = self.accelerator.state.deepspeed_plugin
     record["zero_stage"] = plugin.zero_stage if plugin is not None else None
-    rows = [ids[mask.bool()].tolist() for ids, mask in zip(inputs["input_ids"], inputs["attention_mask"])]
+    pad, rows = self.processing_class.pad_token_id, []
+    for ids in inputs["input_ids"].tolist():  # right-padded rows, no mask: drop the trailing pads
+        while ids and ids[-1] == pad:
+            ids.pop()
+        rows.append(ids)
     record["steps"].append({"step": self.state.global_step, "rows": rows})
     return training_step(self, model, inputs, num_items_in_batch)
 

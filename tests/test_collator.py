@@ -1,12 +1,14 @@
-"""Collation: right padding with masks, and padding-free packing whose loss and gradients equal the padded batch's."""
+"""Collation: right padding (no mask needed: its loss and gradients equal the masked batch's), and padding-free
+packing whose loss and gradients equal the padded batch's."""
 
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM, TrainerState, TrainingArguments
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM
+from minimind_hf.callbacks import SFTMetricsCallback
 from minimind_hf.collator import build_collator
 from minimind_hf.data import tokenize_conversation
 
@@ -24,18 +26,41 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(REPO / "minimind_hf" / "tokenizer")
 
 
-def test_padding_is_right_sided_with_masks(tokenizer):
+def test_padding_is_right_sided_without_a_mask(tokenizer):
     tokenizer.padding_side = "left"  # inference code often sets this; training batches stay right-padded
     batch = build_collator(tokenizer)(FEATURES)
     pad = tokenizer.pad_token_id
     assert batch["input_ids"].tolist() == [[5, 6, 7, pad, pad], [8, 9, 10, 11, 12]]
     assert batch["labels"].tolist() == [[IGNORE_INDEX, 6, 7, IGNORE_INDEX, IGNORE_INDEX], FEATURES[1]["labels"]]
-    assert batch["attention_mask"].tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
-    assert set(batch) == {"input_ids", "labels", "attention_mask"}
+    assert set(batch) == {"input_ids", "labels"}  # the causal kernel needs no mask for right padding
     assert all(t.dtype == torch.long for t in batch.values())
     wide = build_collator(tokenizer, pad_to_multiple_of=8)(FEATURES)
     assert wide["input_ids"].shape == (2, 8) and (wide["labels"][:, 5:] == IGNORE_INDEX).all()
-    assert wide["attention_mask"].sum().item() == 8
+    assert (wide["input_ids"][:, 5:] == pad).all()
+
+
+def test_padding_with_eos_keeps_the_mask(tokenizer):
+    """Without a pad token the collator pads with eos, which real samples also contain: the mask tells them apart."""
+    no_pad = AutoTokenizer.from_pretrained(REPO / "minimind_hf" / "tokenizer")
+    no_pad.pad_token = None
+    features = [{"input_ids": [5, no_pad.eos_token_id], "labels": [IGNORE_INDEX, no_pad.eos_token_id]}, FEATURES[1]]
+    batch = build_collator(no_pad)(features)
+    assert batch["input_ids"][0].tolist() == [5] + [no_pad.eos_token_id] * 4
+    assert batch["attention_mask"].tolist() == [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+
+
+def test_metrics_count_real_tokens_of_maskless_batches(tokenizer, tmp_path):
+    """`tokens_per_second` counts the samples' own tokens, not the padding the collator added."""
+    collator = build_collator(tokenizer, pad_to_multiple_of=8)
+    callback, model = SFTMetricsCallback(collator.pad_token_id), _minimind("sdpa").train()
+    args, state = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none"), TrainerState()
+    callback.on_train_begin(args, state, None, model=model)
+    model(**collator(FEATURES))
+    logs = {"loss": 1.0}
+    callback.on_log(args, state, None, logs=logs)
+    callback.on_train_end(args, state, None)
+    assert logs["num_tokens"] == 3 + 5  # of 16 positions
+    assert logs["supervised_tokens_per_second"] / logs["tokens_per_second"] == pytest.approx(4 / 8)
 
 
 def test_packing_restarts_positions_and_blocks_cross_sample_labels(tokenizer):
@@ -103,6 +128,30 @@ def _loss_and_grads(model, batch):
     loss = model(**batch, use_cache=False).loss
     loss.backward()
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("make_model", [_minimind, _qwen3], ids=["minimind", "qwen3"])
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+def test_right_padding_needs_no_mask(tokenizer, make_model, attn_implementation):
+    """The maskless padded batch trains exactly as the same batch with its padding masked out."""
+    torch.manual_seed(0)
+    model = make_model(attn_implementation).float().eval()
+    batch = build_collator(tokenizer, pad_to_multiple_of=64)(_samples(tokenizer))
+    assert "attention_mask" not in batch and (batch["input_ids"] == tokenizer.pad_token_id).float().mean() > 0.3
+    loss, grads = _loss_and_grads(model, batch)
+    lengths = torch.tensor([len(sample["input_ids"]) for sample in _samples(tokenizer)])
+    mask = (torch.arange(batch["input_ids"].shape[1])[None] < lengths[:, None]).long()
+    masked_loss, masked_grads = _loss_and_grads(model, {**batch, "attention_mask": mask})
+    torch.testing.assert_close(loss, masked_loss, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == masked_grads.keys() and len(grads) > 5
+    for name, grad in masked_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    # Control: the logits at the padding do change, so the mask really was dropped (and would matter there).
+    with torch.no_grad():
+        free, masked = model(**batch).logits, model(**batch, attention_mask=mask).logits
+    real = mask.bool()
+    torch.testing.assert_close(free[real], masked[real], rtol=1e-4, atol=1e-5)
+    assert (free[~real] - masked[~real]).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("make_model", [_minimind, _qwen3], ids=["minimind", "qwen3"])
