@@ -28,12 +28,24 @@ def configure_generation(model, tokenizer) -> None:
     config.do_sample, config.temperature, config.top_p = True, TEMPERATURE, TOP_P
 
 
+def chat_dtype(device: str, dtype: str = "auto") -> torch.dtype:
+    """The dtype to decode in. "auto": bf16 where the device computes it natively (Ampere+ GPUs, CPUs with AMX /
+    AVX512-BF16: the rule training's `bf16` default uses), else fp32. Decoding a token reads every weight once, so half
+    the bytes per weight decodes faster: see docs/benchmarks.md for the figures."""
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    from .arguments import bf16_supported
+
+    return torch.bfloat16 if bf16_supported(use_cpu=not device.startswith("cuda")) else torch.float32
+
+
 def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto"):
-    """(model, tokenizer) from a full-model folder or hub id, or from a LoRA adapter folder (base + adapter)."""
+    """(model, tokenizer) from a full-model folder or hub id, or from a LoRA adapter folder (base + adapter), in
+    `chat_dtype(device, dtype)`."""
     import minimind_hf  # noqa: F401  (registers MiniMind with the Auto classes)
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch_dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32}.get(dtype, dtype)
+    torch_dtype = chat_dtype(device, dtype)
     if Path(path, "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM
 
@@ -128,11 +140,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--think", action="store_true", help="Let the model write its <think> reasoning first")
     parser.add_argument("--seed", type=int, default=None, help="Seed sampling for reproducible answers")
     parser.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda if available)")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="Weights' dtype (default: bf16 where the device has it natively, see chat_dtype)",
+    )
     args = parser.parse_args(argv)
 
     if args.seed is not None:
         torch.manual_seed(args.seed)
-    model, tokenizer = load_model_for_chat(args.model, args.device)
+    model, tokenizer = load_model_for_chat(args.model, args.device, args.dtype)
     system = [{"role": "system", "content": args.system}] if args.system else []
     if args.prompt is not None:
         _answer(model, tokenizer, [*system, {"role": "user", "content": args.prompt}], args)

@@ -71,7 +71,7 @@ def generate_calls(monkeypatch):
 
     def recording_generate(self, input_ids=None, **kwargs):
         output = real_generate(self, input_ids=input_ids, **kwargs)
-        calls.append({**kwargs, "new_tokens": output.shape[1] - input_ids.shape[1]})
+        calls.append({**kwargs, "new_tokens": output.shape[1] - input_ids.shape[1], "dtype": self.dtype})
         return output
 
     monkeypatch.setattr(MiniMindForCausalLM, "generate", recording_generate)
@@ -91,6 +91,17 @@ def test_sampling_flags_reach_generate(model_dir, generate_calls, capsys):
     assert ask(*flags, "--max_new_tokens", "5") == (True, 0.5, 0.7, 20, 1.3, 5)
     assert ask(*flags, "--greedy", "--max_new_tokens", "3") == (False, None, None, None, 1.3, 3)
     assert ask("--max_new_tokens", "2") == (True, 0.85, 0.85, None, 1.0, 2)  # MiniMind's eval_llm.py sampling
+
+
+def test_chat_decodes_in_bf16_where_the_cpu_has_it(model_dir, generate_calls):
+    from minimind_hf.arguments import bf16_supported
+
+    native_bf16 = bf16_supported(use_cpu=True)  # AMX / AVX512-BF16: this project's CPU has it
+    assert chat.chat_dtype("cpu") == (torch.bfloat16 if native_bf16 else torch.float32)
+    assert chat.chat_dtype("cpu", "float16") == torch.float16
+    for flags, dtype in (([], chat.chat_dtype("cpu")), (["--dtype", "float32"], torch.float32)):
+        chat.main([str(model_dir), "--prompt", "hi", "--greedy", "--max_new_tokens", "2", "--device", "cpu", *flags])
+        assert generate_calls[-1]["dtype"] == dtype
 
 
 def test_python_m_chat_streams_a_one_shot_answer(model_dir, loaded):
@@ -133,7 +144,7 @@ def test_adapter_folder_loads_with_its_base(model_dir, tmp_path):
     )
     adapter.save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(model_dir).save_pretrained(tmp_path)
-    model, _ = chat.load_model_for_chat(str(tmp_path), device="cpu")
+    model, _ = chat.load_model_for_chat(str(tmp_path), device="cpu", dtype="float32")
     assert isinstance(model, PeftModel)
     ids = torch.tensor([[1, 324, 234]])
     with torch.no_grad():
