@@ -7,16 +7,19 @@ a Python loop that feeds the tokens the cache has not seen, scales the last logi
 repetition penalty / top-k / top-p in place, samples or takes the argmax, and stops when every row has emitted eos.
 It runs on our `MiniMindForCausalLM`, so both sides share the forward pass; the only change from MiniMind is the
 cache object (MiniMind keeps a list of (k, v) tuples grown by ``torch.cat``; transformers 5 models take a `Cache`).
-What is compared is the decoding machinery around the same model.
+The native loop decodes in fp32, as MiniMind does on CPU. The fp32 runs of ours compare the decoding machinery around
+the same model; the minimind_hf.chat runs decode as the chat CLI does, in `minimind_hf.chat.chat_dtype` (bf16 where
+the device computes it natively), which is what a user of either tool gets.
 
 Both sides generate exactly ``--new-tokens`` tokens (eos ignored) from the same chat prompts, from random-init weights
-(the speed does not depend on them); greedy outputs are checked to be identical. Rates are new tokens per second of
-wall time, best of ``--repeats``, runs interleaved.
+(the speed does not depend on them); greedy outputs in the same dtype are checked to be identical. Rates are new tokens
+per second of wall time, best of ``--repeats``, runs interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -28,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM  # noqa: E402
+from minimind_hf.chat import chat_dtype  # noqa: E402
 
 REFERENCE = HERE.parent.parent / "shared" / "reference"
 PROMPTS = (
@@ -107,40 +111,59 @@ def hf_generate(model, input_ids, new_tokens, use_cache=True, do_sample=False, i
 
 
 # minimind_hf.chat (the chat CLI, the recipe's sample answers) runs model.generate under torch.inference_mode, as
-# MiniMind's generate does; plain model.generate (transformers' own torch.no_grad) is shown next to it.
-GREEDY, GREEDY_INFERENCE, SAMPLING_INFERENCE, NATIVE = (
-    "ours: model.generate (its own no_grad), cache",
-    "ours: model.generate under torch.inference_mode (minimind_hf.chat), cache",
-    "ours: model.generate under torch.inference_mode (minimind_hf.chat), sampling, cache",
-    "native loop, cache",
+# MiniMind's generate does, on weights in `chat_dtype` (bf16 where the device has it natively, as on this AMX CPU).
+# The fp32 runs decode in native's dtype: the same forward on both sides, so they compare the decoding machinery alone.
+GREEDY, GREEDY_INFERENCE, SAMPLING_INFERENCE, NATIVE, NATIVE_SAMPLING = (
+    "ours: model.generate (its own no_grad), fp32, cache",
+    "ours: model.generate under torch.inference_mode, fp32, cache",
+    "ours: model.generate under torch.inference_mode, fp32, sampling, cache",
+    "native loop, fp32, cache",
+    "native loop, fp32, sampling, cache",
 )
 
 
-def measure(model, input_ids, new_tokens, repeats, device, no_cache=True) -> list[dict]:
-    """Each run: best tokens/s over ``repeats`` interleaved rounds, its native counterpart, greedy-output check."""
+def chat_run_names(dtype: torch.dtype) -> tuple[str, str]:
+    """Names of the two minimind_hf.chat runs (greedy, sampling) when chat decodes in ``dtype``."""
+    name = str(dtype).removeprefix("torch.")
+    return (
+        f"ours: minimind_hf.chat's path (inference_mode, its default dtype here: {name}), cache",
+        f"ours: minimind_hf.chat's path (inference_mode, its default dtype here: {name}), sampling, cache",
+    )
+
+
+def measure(model, input_ids, new_tokens, repeats, device, no_cache=True, chat_model=None) -> list[dict]:
+    """Each run: best tokens/s over ``repeats`` interleaved rounds, its native counterpart, greedy-output check.
+    ``chat_model`` (the model in minimind_hf.chat's default dtype) adds the two chat runs when it is not fp32."""
     sampling = {"temperature": 0.85, "top_p": 0.85, "top_k": 50}
     greedy = {"eos_token_id": None, "do_sample": False}
-    runs = {  # name -> (function, keyword arguments, native counterpart); called as fn(model, input_ids, n, **kw)
-        GREEDY: (hf_generate, {}, NATIVE),
-        GREEDY_INFERENCE: (hf_generate, {"inference_mode": True}, NATIVE),
-        NATIVE: (native_generate, greedy, None),
-        SAMPLING_INFERENCE: (
-            hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, "native loop, sampling, cache",
-        ),
-        "native loop, sampling, cache": (native_generate, {"eos_token_id": None, **sampling}, None),
+    runs = {  # name -> (function, keyword arguments, native counterpart, model); called as fn(model, input_ids, n, **kw)
+        GREEDY: (hf_generate, {}, NATIVE, model),
+        GREEDY_INFERENCE: (hf_generate, {"inference_mode": True}, NATIVE, model),
+        NATIVE: (native_generate, greedy, None, model),
+        SAMPLING_INFERENCE: (hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, NATIVE_SAMPLING, model),
+        NATIVE_SAMPLING: (native_generate, {"eos_token_id": None, **sampling}, None, model),
     }  # fmt: skip
+    if chat_model is not None and chat_model.dtype != torch.float32:
+        chat_greedy, chat_sampling = chat_run_names(chat_model.dtype)
+        runs[chat_greedy] = (hf_generate, {"inference_mode": True}, NATIVE, chat_model)
+        runs[chat_sampling] = (
+            hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, NATIVE_SAMPLING, chat_model,
+        )  # fmt: skip
     if no_cache:
-        runs["ours: model.generate, no cache"] = (hf_generate, {"use_cache": False}, "native loop, no cache")
-        runs["native loop, no cache"] = (native_generate, {**greedy, "use_cache": False}, None)
-    hf_generate(model, input_ids, 8)  # warm-up
+        runs["ours: model.generate, fp32, no cache"] = (
+            hf_generate, {"use_cache": False}, "native loop, fp32, no cache", model,
+        )  # fmt: skip
+        runs["native loop, fp32, no cache"] = (native_generate, {**greedy, "use_cache": False}, None, model)
+    for warm in {id(m): m for *_, m in runs.values()}.values():
+        hf_generate(warm, input_ids, 8)
     native_generate(model, input_ids, 8, **greedy)
     outputs, best = {}, {}
     for _ in range(repeats):
-        for name, (fn, kwargs, _) in runs.items():
+        for name, (fn, kwargs, _, run_model) in runs.items():
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            out = fn(model, input_ids, new_tokens, **kwargs)
+            out = fn(run_model, input_ids, new_tokens, **kwargs)
             if device == "cuda":
                 torch.cuda.synchronize()
             best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
@@ -150,12 +173,14 @@ def measure(model, input_ids, new_tokens, repeats, device, no_cache=True) -> lis
         {
             "run": name,
             "baseline": baseline,
+            "dtype": str(run_model.dtype).removeprefix("torch."),
             "tok_s": input_ids.shape[0] * new_tokens / best[name],
+            # greedy tokens are compared in the same dtype only: bf16 rounds every weight
             "same_greedy_tokens": torch.equal(outputs[name], outputs[baseline])
-            if baseline and "sampling" not in name
+            if baseline and "sampling" not in name and run_model.dtype == model.dtype
             else None,
         }
-        for name, (_, _, baseline) in runs.items()
+        for name, (_, _, baseline, run_model) in runs.items()
     ]
 
 
@@ -170,9 +195,7 @@ def prompts_batch(tokenizer, batch_size: int) -> torch.Tensor:
     return torch.tensor([r[-width:] for r in rows])
 
 
-def run_generate_bench(
-    presets, new_tokens=128, batch_sizes=(1, 8), repeats=3, dtype="float32", device=None, log=print
-):
+def run_generate_bench(presets, new_tokens=128, batch_sizes=(1, 8), repeats=3, device=None, log=print):
     from transformers import AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -183,19 +206,18 @@ def run_generate_bench(
         torch.manual_seed(0)
         model = MiniMindForCausalLM(MiniMindConfig.from_preset(preset, use_cache=True))
         model.config._attn_implementation = "sdpa"
-        model.to(device=device, dtype=getattr(torch, dtype)).eval()
+        model.to(device=device, dtype=torch.float32).eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
+        chat_model = copy.deepcopy(model).to(chat_dtype(device))  # what minimind_hf.chat loads the weights in
         for batch_size in batch_sizes:
             input_ids = prompts_batch(tokenizer, batch_size).to(device)
-            for run in measure(model, input_ids, new_tokens, repeats, device, no_cache=batch_size == 1):
+            runs = measure(model, input_ids, new_tokens, repeats, device, batch_size == 1, chat_model)
+            for run in runs:
                 results.append({"preset": preset, "batch_size": batch_size, "prompt_tokens": input_ids.shape[1],
-                                "new_tokens": new_tokens, "dtype": dtype, "device": device, **run})  # fmt: skip
-            rates = {r["run"]: r["tok_s"] for r in results if r["preset"] == preset and r["batch_size"] == batch_size}
-            log(
-                f"  {preset} batch {batch_size}: generate {rates[GREEDY]:,.0f} tok/s, under inference_mode "
-                f"{rates[GREEDY_INFERENCE]:,.0f}, native loop {rates[NATIVE]:,.0f}"
-            )
+                                "new_tokens": new_tokens, "device": device, **run})  # fmt: skip
+            rates = ", ".join(f"{r['run'].removeprefix('ours: ')} {r['tok_s']:,.0f}" for r in runs)
+            log(f"  {preset} batch {batch_size} (tok/s): {rates}")
     return results
 
 
@@ -214,8 +236,8 @@ def format_generate_table(results) -> str:
     lines += [
         "",
         f"Prompt {first['prompt_tokens']} tokens (chat-formatted, batch rows cut to one length), {first['new_tokens']} "
-        f"new tokens, {first['dtype']} on {first['device']}, SDPA; sampling = MiniMind's defaults (temperature 0.85, "
-        "top-p 0.85, top-k 50).",
+        f"new tokens on {first['device']}, SDPA; the native loop in float32, each of ours in the dtype its name gives; "
+        "sampling = MiniMind's defaults (temperature 0.85, top-p 0.85, top-k 50).",
     ]
     return "\n".join(lines)
 
@@ -226,7 +248,6 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     results = run_generate_bench(
@@ -234,7 +255,6 @@ def main() -> None:
         args.new_tokens,
         [int(b) for b in args.batch_sizes.split(",")],
         args.repeats,
-        args.dtype,
     )
     print(format_generate_table(results))
 

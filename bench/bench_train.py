@@ -6,7 +6,8 @@
 
 Every run sees the same ``(warmup + steps) * batch_size`` conversations once (one epoch), from the same initial
 weights, in its own subprocess (so peak RSS is per run). Runs are interleaved, variant by variant, and with
-``--repeats`` > 1 each figure is the best of its repeats. A step is timed from the end of the previous step to the end
+``--repeats`` > 1 each figure is the best of its repeats (``--parity-repeats`` runs the variants of the
+identical-work comparison, native, native_step0 and ours_fp32_fixed, more often). A step is timed from the end of the previous step to the end
 of this one (data loading, forward, backward, clipping, optimizer step), after ``--warmup`` untimed steps.
 
 * native: bench/native_loop.py on bench/native_sft_dataset.py — MiniMind's own path, fp32 on CPU.
@@ -556,6 +557,11 @@ def run_one(spec: dict, log_path: Path) -> dict:
     return {**spec, "error": f"exit {proc.returncode}: {tail}"}
 
 
+# The identical-work comparison (same padding, fp32, same model): a few percent apart at most, so the run-to-run noise
+# of a shared 2-core box (~10%) decides it unless each side gets its best of several runs.
+PARITY_VARIANTS = ("native", "native_step0", "ours_fp32_fixed")
+
+
 def run_train_bench(args, log=print) -> list[dict]:
     """All (preset, variant) runs, interleaved; best of ``--repeats`` per run. Returns one dict per run."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-train-"))
@@ -575,8 +581,10 @@ def _run_all(workdir: Path, args, log) -> list[dict]:
     best: dict[tuple, dict] = {}
     for preset in args.preset_list:
         variants = args.variant_list(cuda, preset)
-        for repeat in range(args.repeats):
+        for repeat in range(max(args.repeats, args.parity_repeats)):
             for variant in variants:
+                if repeat >= args.repeats and variant not in PARITY_VARIANTS:
+                    continue
                 spec = {
                     "preset": preset, "variant": variant, "device": "cuda" if cuda else "cpu",
                     "init_dir": paths[f"init/{preset}"], "train_path": paths[f"train/{preset}"],
@@ -783,6 +791,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers, both sides")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: all cores)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per variant; the fastest is reported")
+    parser.add_argument(
+        "--parity-repeats", type=int, default=1, help=f"runs of {', '.join(PARITY_VARIANTS)} (at least --repeats)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cpu", action="store_true", help="stay on CPU even with a GPU")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (data, logs) for inspection")
