@@ -341,10 +341,12 @@ def run_native(spec: dict) -> dict:
         model, dataset, batch_size=spec["batch_size"], learning_rate=spec["learning_rate"],
         max_steps=spec["total_steps"], device="cuda" if cuda else "cpu", dtype="bfloat16",
         num_workers=spec["num_workers"], seed=spec["seed"], on_step=on_step,
+        model_kwargs={"skip_logits": False},  # MiniMind's model projects every position through its LM head
         **VARIANTS[spec["variant"]].get("args", {}),
     )  # fmt: skip
-    settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": "randperm(42)",
-                "optim": "torch.optim.AdamW (foreach)"}  # fmt: skip
+    optim = "torch.optim.AdamW (" + ("foreach" if cuda else "for-loop: torch's default on CPU") + ")"
+    settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": "randperm(42)", "optim": optim,
+                "lm_head": "every position"}  # fmt: skip
     return _result(spec, meter, model, tokenizer, settings)
 
 
@@ -434,6 +436,7 @@ def _settings(training_args, model) -> dict:
         "torch_compile": bool(training_args.torch_compile),
         "attn": model.config._attn_implementation,
         "num_workers": training_args.dataloader_num_workers,
+        "lm_head": "supervised positions (skip_logits)",
     }
 
 
@@ -491,7 +494,7 @@ def run_trl(spec: dict) -> dict:
     )
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
-    settings = _settings(trl_args, model) | {"packing": bool(trl_args.padding_free)}
+    settings = _settings(trl_args, model) | {"packing": bool(trl_args.padding_free), "lm_head": "TRL's fused head"}
     result = _result(spec, meter, model, tokenizer, settings)
     result["train_loss_last5"] = sum(losses[-5:]) / len(losses[-5:]) if losses else None
     result["train_losses"] = losses

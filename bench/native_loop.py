@@ -10,8 +10,9 @@ What it keeps from MiniMind, line for line in spirit:
   steps, ``GradScaler`` (active only for float16), clip at 1.0, ``zero_grad(set_to_none=True)``;
 * precision: fp32 on CPU (MiniMind's ``autocast_ctx`` is ``nullcontext()`` there), autocast to ``dtype`` on GPU.
 
-The model is whatever module it is given; the benchmarks pass `MiniMindForCausalLM` with SDPA and no attention mask,
-which computes what MiniMind's own ``model_minimind.py`` computes (causal SDPA over the padded rows).
+The model is whatever module it is given; the benchmarks pass `MiniMindForCausalLM` with SDPA, no attention mask and
+``skip_logits=False``, which computes what MiniMind's own ``model_minimind.py`` computes (causal SDPA over the padded
+rows, the LM head and cross-entropy at every position).
 Logging, checkpointing and wandb are left out; ``on_step`` lets a caller time and count each step instead.
 """
 
@@ -76,6 +77,7 @@ def train_native(
     num_workers: int = 0,
     seed: int = 42,
     first_lr_step: int = 1,
+    model_kwargs: dict | None = None,
     on_step=None,
 ) -> None:
     """Train ``model`` on ``dataset`` (items ``(input_ids, labels)``) the way MiniMind's train_full_sft.py does.
@@ -83,7 +85,8 @@ def train_native(
     ``max_steps`` stops early; the cosine then spans ``max_steps`` (as Trainer's schedule does with ``max_steps``),
     otherwise ``epochs * len(loader)`` as in MiniMind. MiniMind counts steps from 1 (``enumerate(loader, start=1)``),
     so its first update already uses a decayed rate; ``first_lr_step=0`` starts the cosine at step 0 as
-    transformers' schedulers do (the one change the `native_step0` bench variant makes). ``on_step(step, input_ids,
+    transformers' schedulers do (the one change the `native_step0` bench variant makes). ``model_kwargs`` go to every
+    forward call. ``on_step(step, input_ids,
     labels, loss)`` runs after every optimizer step, with the un-divided loss tensor.
     """
     setup_seed(seed)
@@ -114,7 +117,7 @@ def train_native(
                 param_group["lr"] = lr
 
             with autocast_ctx:
-                res = model(input_ids, labels=labels)
+                res = model(input_ids, labels=labels, **(model_kwargs or {}))
                 aux_loss = res.aux_loss if res.aux_loss is not None else 0.0
                 loss = (res.loss + aux_loss) / accumulation_steps
 

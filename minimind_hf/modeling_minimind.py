@@ -345,26 +345,48 @@ class MiniMindForCausalLM(MiniMindPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        skip_logits: bool | None = None,
         **kwargs,
     ) -> MoeCausalLMOutputWithPast:
         """`loss` is the shifted token cross-entropy (`self.loss_function`, so Trainer's `num_items_in_batch` keeps it
         right under gradient accumulation and DDP) plus, for MoE in training, `aux_loss`: the load-balancing loss
         summed over layers and already weighted by `router_aux_loss_coef` (MiniMind's `loss + aux_loss`). When
         `num_items_in_batch` is given, `aux_loss` enters `loss` scaled by this micro-batch's share of the supervised
-        tokens, so it counts once per optimizer step instead of once per accumulated micro-batch."""
+        tokens, so it counts once per optimizer step instead of once per accumulated micro-batch.
+
+        `skip_logits` (Liger-Kernel's name; default: on when training with labels): project only the positions whose
+        next token is supervised through the LM head, and return `logits=None`. The loss is the same; the prompt and
+        padding positions' logits, which the loss never reads, are not computed. Pass `skip_logits=False` for the
+        full logits in training."""
         outputs = self.model(
             input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache, **kwargs
         )
         hidden_states = outputs.last_hidden_state
-        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.lm_head(hidden_states[:, slice_indices, :])
-
+        if skip_logits is None:
+            skip_logits = (
+                self.training and labels is not None and isinstance(logits_to_keep, int) and not logits_to_keep
+            )
         aux_loss = outputs.aux_loss
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-            if aux_loss is not None:
-                loss = loss + aux_loss.to(loss.device) * self._micro_batch_share(labels, **kwargs)
+        loss = logits = None
+        if skip_logits:
+            if labels is None:
+                raise ValueError("skip_logits=True computes only the loss, so it needs labels")
+            loss_kwargs = {key: value for key, value in kwargs.items() if key != "shift_labels"}
+            targets = kwargs.get("shift_labels")
+            if targets is None:
+                targets = F.pad(labels, (0, 1), value=-100)[..., 1:]
+            supervised = targets != -100
+            loss = self.loss_function(
+                logits=self.lm_head(hidden_states[supervised]), labels=None, vocab_size=self.config.vocab_size,
+                shift_labels=targets[supervised], **loss_kwargs,
+            )  # fmt: skip
+        else:
+            slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            logits = self.lm_head(hidden_states[:, slice_indices, :])
+            if labels is not None:
+                loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+        if loss is not None and aux_loss is not None:
+            loss = loss + aux_loss.to(loss.device) * self._micro_batch_share(labels, **kwargs)
         return MoeCausalLMOutputWithPast(
             loss=loss, aux_loss=aux_loss, logits=logits, past_key_values=outputs.past_key_values,
             hidden_states=outputs.hidden_states,

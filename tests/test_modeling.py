@@ -228,7 +228,7 @@ def test_moe_loss_adds_weighted_aux_loss(aux_loss_type):
             layer.mlp.gate.weight.zero_()  # uniform router: Σ_e load_e·P_e·E = 1 whatever the tie-break
     input_ids = torch.randint(3, VOCAB, (2, 9))
     model.train()
-    out = model(input_ids, labels=input_ids)
+    out = model(input_ids, labels=input_ids, skip_logits=False)
     ce = F.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), input_ids[:, 1:].reshape(-1))
     assert torch.allclose(out.aux_loss, torch.tensor(0.1 * config.num_hidden_layers), atol=1e-6)
     assert torch.allclose(out.loss, ce + out.aux_loss, atol=1e-6)
@@ -294,13 +294,47 @@ def test_moe_aux_loss_counted_once_per_optimizer_step():
     input_ids = torch.randint(3, VOCAB, (2, 9), generator=torch.Generator().manual_seed(12))
     labels = input_ids.clone()
     labels[0, :5] = -100  # 4 + 8 = 12 shifted targets
-    out = model(input_ids, labels=labels, num_items_in_batch=torch.tensor(48))
+    out = model(input_ids, labels=labels, num_items_in_batch=torch.tensor(48), skip_logits=False)
     flat_logits, flat_targets = out.logits[:, :-1].reshape(-1, VOCAB), labels[:, 1:].reshape(-1)
     ce_sum = F.cross_entropy(flat_logits, flat_targets, ignore_index=-100, reduction="sum")
     assert out.aux_loss > 0
     assert torch.allclose(out.loss, ce_sum / 48 + out.aux_loss * 12 / 48, atol=1e-6)
     out = model(input_ids, labels=labels, num_items_in_batch=torch.tensor(12))  # no accumulation: plain sum
     assert torch.allclose(out.loss, ce_sum / 12 + out.aux_loss, atol=1e-6)
+
+
+@pytest.mark.parametrize("use_moe", [False, True], ids=["dense", "moe"])
+def test_skip_logits_trains_as_the_full_lm_head(use_moe):
+    """Training with labels projects only the supervised positions through the LM head: same loss, same gradients."""
+    config = small_config(use_moe=use_moe, moe_intermediate_size=32, router_aux_loss_coef=0.1)
+    model = build(config).train()
+    input_ids = torch.randint(3, VOCAB, (3, 12), generator=torch.Generator().manual_seed(3))
+    labels = input_ids.clone()
+    labels[:, :4] = -100  # the prompt
+    labels[1, 9:] = -100  # padding
+    shift_labels = F.pad(labels, (0, 1), value=-100)[:, 1:].contiguous()
+
+    def loss_and_grads(**kwargs):
+        model.zero_grad()
+        out = model(input_ids, **kwargs)
+        out.loss.backward()
+        return out, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    for kwargs in ({"labels": labels}, {"labels": labels, "num_items_in_batch": torch.tensor(40)},
+                   {"labels": labels, "shift_labels": shift_labels}):  # fmt: skip
+        full, full_grads = loss_and_grads(**kwargs, skip_logits=False)
+        skipped, grads = loss_and_grads(**kwargs)
+        assert skipped.logits is None and full.logits.shape == (3, 12, VOCAB)
+        torch.testing.assert_close(skipped.loss, full.loss, rtol=1e-6, atol=1e-6)
+        assert grads.keys() == full_grads.keys() and len(grads) > 5
+        for name, grad in full_grads.items():
+            torch.testing.assert_close(grads[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+    assert model(input_ids).logits.shape == (3, 12, VOCAB)  # no labels: logits as usual
+    model.eval()
+    with torch.no_grad():
+        assert model(input_ids, labels=labels).logits.shape == (3, 12, VOCAB)  # eval: logits for metrics
+    with pytest.raises(ValueError, match="needs labels"):
+        model(input_ids, skip_logits=True)
 
 
 # --------------------------------------------------------------------------- training-time behaviour
