@@ -28,9 +28,9 @@ class SFTMetricsCallback(TrainerCallback):
 
     Counts come from forward hooks on the model, rates from the wall-clock time of the training steps in the logging
     window (evaluation and checkpoint saving excluded). Padding is the `attention_mask`'s zeros when the batch has
-    one, else the tokens equal to `pad_token_id` (the collator's: `minimind_hf.collator` leaves the mask out). Insert
-    it ahead of the reporting callbacks, so TensorBoard, W&B and the log history see its numbers:
-    `trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback(collator.pad_token_id))`.
+    one, else the tokens equal to `pad_token_id` (default: the Trainer's tokenizer's; `minimind_hf.collator` leaves
+    the mask out unless it pads with eos). Insert it ahead of the reporting callbacks, so TensorBoard, W&B and the log
+    history see its numbers: `trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())`.
     """
 
     def __init__(self, pad_token_id: int | None = None):
@@ -65,7 +65,9 @@ class SFTMetricsCallback(TrainerCallback):
             self._window[2] = self._window[2] + aux_loss.detach().float()
             self._window[3] += 1
 
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if self.pad_token_id is None:
+            self.pad_token_id = getattr(processing_class, "pad_token_id", None)
         self._hooks = [
             model.register_forward_pre_hook(self._count_inputs, with_kwargs=True),
             model.register_forward_hook(self._record_aux_loss),

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 
+from .arguments import bf16_supported
+
 # MiniMind's eval_llm.py sampling defaults.
 TEMPERATURE, TOP_P = 0.85, 0.85
 
@@ -34,8 +36,6 @@ def chat_dtype(device: str, dtype: str = "auto") -> torch.dtype:
     the bytes per weight decodes faster: see docs/benchmarks.md for the figures."""
     if dtype != "auto":
         return getattr(torch, dtype)
-    from .arguments import bf16_supported
-
     return torch.bfloat16 if bf16_supported(use_cpu=not device.startswith("cuda")) else torch.float32
 
 

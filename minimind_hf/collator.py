@@ -59,15 +59,15 @@ class PaddingCollator:
         width = _round_up(max(len(f["input_ids"]) for f in features), self.pad_to_multiple_of)
         input_ids = torch.full((len(features), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(features), width), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), width), dtype=torch.long)
         for row, feature in enumerate(features):
             n = len(feature["input_ids"])
             input_ids[row, :n] = torch.as_tensor(feature["input_ids"], dtype=torch.long)
             labels[row, :n] = torch.as_tensor(feature.get("labels", feature["input_ids"]), dtype=torch.long)
-            attention_mask[row, :n] = 1
-        if not self.return_attention_mask:
-            return {"input_ids": input_ids, "labels": labels}
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        batch = {"input_ids": input_ids, "labels": labels}
+        if self.return_attention_mask:
+            lengths = torch.tensor([len(f["input_ids"]) for f in features])
+            batch["attention_mask"] = (torch.arange(width)[None] < lengths[:, None]).long()
+        return batch
 
 
 class PackingCollator(DataCollatorWithFlattening):

@@ -6,9 +6,9 @@ import math
 
 import datasets
 import transformers
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, Trainer
 
-from .callbacks import resolve_resume_checkpoint
+from .callbacks import SFTMetricsCallback, resolve_resume_checkpoint
 from .chat import configure_generation
 from .configuration_minimind import MiniMindConfig
 
@@ -60,6 +60,21 @@ def load_datasets(load, tokenizer, data_args, training_args):
             split = train_dataset.train_test_split(test_size=data_args.eval_split_ratio, seed=training_args.seed)
             return split["train"], split["test"]
     return train_dataset, None
+
+
+def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset) -> Trainer:
+    """`transformers.Trainer` with `SFTMetricsCallback` ahead of the reporting callbacks, so TensorBoard / W&B receive
+    its throughput and aux-loss numbers."""
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=collator,
+    )
+    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
+    return trainer
 
 
 def train_and_evaluate(trainer, training_args) -> dict | None:

@@ -13,13 +13,13 @@ import logging
 import sys
 
 import torch
-from transformers import AutoTokenizer, Trainer, set_seed
+from transformers import AutoTokenizer, set_seed
 
 from minimind_hf.arguments import PRETRAIN_ARGUMENTS, ModelArguments, PretrainConfig, PretrainDataArguments, parse_args
-from minimind_hf.callbacks import SFTMetricsCallback, push_folder_to_hub, write_model_card
+from minimind_hf.callbacks import push_folder_to_hub, write_model_card
 from minimind_hf.collator import build_collator
 from minimind_hf.pretrain_data import load_pretrain_dataset
-from minimind_hf.recipe_utils import load_datasets, load_model, setup_logging, train_and_evaluate
+from minimind_hf.recipe_utils import build_trainer, load_datasets, load_model, setup_logging, train_and_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -42,16 +42,7 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
 
     # ---- Trainer: rows are already packed, so the collator only pads a short last row (labels = input_ids)
     collator = build_collator(tokenizer, pad_to_multiple_of=training_args.pad_to_multiple_of)
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        data_collator=collator,
-    )
-    # Ahead of the reporting callbacks, so TensorBoard / W&B receive its throughput and aux-loss numbers.
-    trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback(collator.pad_token_id))
+    trainer = build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset)
 
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)
