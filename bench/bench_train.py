@@ -12,7 +12,7 @@ of this one (data loading, forward, backward, clipping, optimizer step), after `
 
 * native: bench/native_loop.py on bench/native_sft_dataset.py — MiniMind's own path, fp32 on CPU.
 * ours*: the product path — `minimind_hf.arguments.parse_args` on ``--config`` (the recipe's YAML) plus the workload
-  overrides below, `load_sft_dataset`, `build_collator`, `transformers.Trainer`, as recipes/sft.py does. ``ours`` keeps
+  overrides below, `load_sft_dataset`, `build_collator`, `build_trainer`, as recipes/sft.py does. ``ours`` keeps
   the YAML's speed settings (precision, packing, sampler, optimizer, compile); the other ``ours_*`` variants set them.
 * trl: `trl.SFTTrainer` on the same model object and the same tokenized dataset (input_ids + labels).
 
@@ -441,9 +441,8 @@ def _settings(training_args, model) -> dict:
 
 
 def run_ours(spec: dict) -> dict:
-    from transformers import Trainer
-
     from minimind_hf.collator import build_collator
+    from minimind_hf.recipe_utils import build_trainer
 
     settings = VARIANTS[spec["variant"]].get("args")
     if isinstance(settings, dict) and settings.get("attn_implementation") == "sdpa_packed":
@@ -453,14 +452,8 @@ def run_ours(spec: dict) -> dict:
         tokenizer, packing=training_args.packing, pad_to_multiple_of=training_args.pad_to_multiple_of
     )
     meter = StepMeter(tokenizer.pad_token_id, spec["device"] == "cuda")
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset,
-        processing_class=tokenizer,
-        data_collator=collator,
-        callbacks=[trainer_callback(meter)],
-    )
+    trainer = build_trainer(model, training_args, tokenizer, collator, train_dataset, None)  # as the recipe builds it
+    trainer.add_callback(trainer_callback(meter))
     trainer.train()
     return _result(spec, meter, model, tokenizer, _settings(training_args, model))
 

@@ -194,7 +194,7 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             "MiniMind's train_full_sft.py loop and per-item SFTDataset (bench/native_loop.py, "
             "bench/native_sft_dataset.py); `ours*` go through the recipe's path — `parse_args` on "
             f"`{Path(args.config).relative_to(HERE.parent) if Path(args.config).is_relative_to(HERE.parent) else args.config}`"
-            " plus the workload below, `load_sft_dataset`, `build_collator`, `transformers.Trainer`; `trl` is "
+            " plus the workload below, `load_sft_dataset`, `build_collator`, `build_trainer` (`transformers.Trainer`); `trl` is "
             "`trl.SFTTrainer` on the same model and tokenized rows. Both sides run the same model code; `native` "
             "calls it with `skip_logits=False`, so that, like MiniMind's model, it projects every position through "
             "the LM head, while ours project only the supervised positions (the loss is the same). Every run starts from the same random-init "
