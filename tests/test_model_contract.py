@@ -120,3 +120,14 @@ def test_lora_config_without_target_modules(use_moe):
     peft_model.train()
     peft_model(ids, labels=ids).loss.backward()
     assert all(p.grad is not None for n, p in peft_model.named_parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_padding_free_rows_attend_within_their_sequence(attn):
+    """TRL's padding_free collator sends concatenated sequences with restarting position_ids and no mask."""
+    model, ids = model_and_ids(True, attn_implementation=attn)
+    first, second = ids[:1, :5], ids[1:, :4]
+    position_ids = torch.tensor([[0, 1, 2, 3, 4, 0, 1, 2, 3]])
+    packed = model(torch.cat([first, second], dim=1), position_ids=position_ids, use_cache=False).logits
+    torch.testing.assert_close(packed[:, :5], model(first).logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(packed[:, 5:], model(second).logits, atol=1e-5, rtol=1e-5)
