@@ -18,7 +18,7 @@ from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOut
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import can_return_tuple
-from transformers.utils.output_capturing import OutputRecorder, capture_outputs
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs, maybe_install_capturing_hooks
 
 from .configuration_minimind import MiniMindConfig
 
@@ -283,6 +283,9 @@ class MiniMindModel(MiniMindPreTrainedModel):
         self.rotary_emb = MiniMindRotaryEmbedding(config)
         self.gradient_checkpointing = False
         self.post_init()
+        # Up front rather than on the first request: lazy installation takes a lock that torch.compile cannot trace,
+        # and MoE training requests router logits on every step. The hooks are idle unless outputs are requested.
+        maybe_install_capturing_hooks(self)
 
     @capture_outputs
     def forward(
