@@ -34,7 +34,7 @@ def test_generation_config_stops_at_im_end(model_dir):
     assert generation["do_sample"] and generation["temperature"] == generation["top_p"] == 0.85
 
 
-def test_prompt_is_tokenized_as_inside_a_training_sample(loaded):
+def test_prompt_is_the_plain_template_tokenization_and_the_training_prefix(loaded):
     _, tokenizer = loaded
     messages = [{"role": "system", "content": "You are MiniMind."}, {"role": "user", "content": "德国的首都是哪里？"}]
     prompt = chat.chat_inputs(tokenizer, messages, "cpu")["input_ids"][0].tolist()
@@ -42,8 +42,9 @@ def test_prompt_is_tokenized_as_inside_a_training_sample(loaded):
     full = tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), add_special_tokens=False).input_ids
     assert full[: len(prompt)] == prompt
     assert tokenizer.decode(prompt).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    # What any runtime (transformers generate, vLLM, llama.cpp) feeds the model: the same ids, no trick needed.
     alone = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
-    assert alone != prompt  # tokenized alone, the trailing "\n\n" merges: the case chat_inputs exists for
+    assert alone == prompt
 
 
 def test_generate_answers_is_greedy_and_restores_train_mode(loaded):
