@@ -71,13 +71,16 @@ def train_briefly(model, tokenizer, steps=40):
     return model.eval()
 
 
-@pytest.fixture(scope="module", params=[(s, t) for s in SHAPES for t in ("random", "trained")], ids=lambda p: "-".join(p))
+@pytest.fixture(
+    scope="module", params=[(s, t) for s in SHAPES for t in ("random", "trained")], ids=lambda p: "-".join(p)
+)
 def case(request, tmp_path_factory):
     shape, kind = request.param
     overrides, target, era = SHAPES[shape]
     tokenizer = tokenizer_for(era)
-    config = MiniMindConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                            intermediate_size=128, vocab_size=len(tokenizer), **overrides)  # fmt: skip
+    # head_dim 64: vLLM's CPU attention kernels have no head_dim 16
+    config = MiniMindConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                            intermediate_size=256, vocab_size=len(tokenizer), **overrides)  # fmt: skip
     torch.manual_seed(0)
     model = MiniMindForCausalLM(config)
     if kind == "trained":
@@ -171,8 +174,8 @@ def test_native_folder_on_transformers4_says_it_needs_5(tmp_path):
                                                num_key_value_heads=2, intermediate_size=128))  # fmt: skip
     model.save_pretrained(tmp_path / "hf")
     tokenizer.save_pretrained(tmp_path / "hf")
-    code = ("from transformers import AutoModelForCausalLM as A; A.from_pretrained(%r, trust_remote_code=True)"
-            % str(tmp_path / "hf"))  # fmt: skip
+    folder = str(tmp_path / "hf")
+    code = f"from transformers import AutoModelForCausalLM as A; A.from_pretrained({folder!r}, trust_remote_code=True)"
     done = subprocess.run([str(VENVS / "tf4" / "bin" / "python"), "-c", code], capture_output=True, text=True,
                           env={**os.environ, "HF_HOME": str(tmp_path / "hf_home")}, timeout=300)  # fmt: skip
     assert done.returncode != 0
