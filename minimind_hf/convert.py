@@ -41,8 +41,9 @@ from transformers import (
     Qwen3MoeForCausalLM,
 )
 
-from .chat import configure_generation
 from .configuration_minimind import MINIMIND_PRESETS, MiniMindConfig
+from .constants import TOKENIZER_FILES
+from .generation import configure_generation
 from .modeling_minimind import MiniMindForCausalLM
 from .native import (
     CARRIED_FIELDS,
@@ -66,7 +67,6 @@ logger = logging.getLogger(__name__)
 TARGETS = ("hf", "native", "qwen3", "llama")
 FOLDER_MODEL_TYPES = ("minimind", "qwen3", "qwen3_moe", "llama")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 
