@@ -16,9 +16,9 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
-logger = logging.getLogger(__name__)
+from .constants import IGNORE_INDEX
 
-IGNORE_INDEX = -100
+logger = logging.getLogger(__name__)
 
 
 class SFTMetricsCallback(TrainerCallback):

@@ -15,19 +15,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 
-from .arguments import bf16_supported
-
-# MiniMind's eval_llm.py sampling defaults.
-TEMPERATURE, TOP_P = 0.85, 0.85
-
-
-def configure_generation(model, tokenizer) -> None:
-    """Stop at `<|im_end|>`, pad with the tokenizer's pad token, sample like MiniMind: saved with the model."""
-    config = model.generation_config
-    config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config.pad_token_id = tokenizer.pad_token_id
-    config.bos_token_id = tokenizer.bos_token_id
-    config.do_sample, config.temperature, config.top_p = True, TEMPERATURE, TOP_P
+from .generation import TEMPERATURE, TOP_P
+from .hardware import bf16_supported
 
 
 def chat_dtype(device: str, dtype: str = "auto") -> torch.dtype:

@@ -43,8 +43,9 @@ from transformers import (
     Qwen3MoeForCausalLM,
 )
 
-from .chat import configure_generation
 from .configuration_minimind import MINIMIND_PRESETS, MiniMindConfig
+from .constants import TOKENIZER_FILES
+from .generation import configure_generation
 from .modeling_minimind import MiniMindForCausalLM
 from .native import (
     CARRIED_FIELDS,
@@ -70,7 +71,6 @@ TARGETS = ("hf", "native", "qwen3", "llama", "gguf")
 FOLDER_MODEL_TYPES = ("minimind", "qwen3", "qwen3_moe", "llama")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 GGUF_NAMES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 

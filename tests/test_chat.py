@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
 from minimind_hf import chat, cli
+from minimind_hf.generation import configure_generation
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_sampling_flags_reach_generate(model_dir, generate_calls, capsys):
 
 
 def test_chat_decodes_in_bf16_where_the_cpu_has_it(model_dir, generate_calls):
-    from minimind_hf.arguments import bf16_supported
+    from minimind_hf.hardware import bf16_supported
 
     native_bf16 = bf16_supported(use_cpu=True)  # AMX / AVX512-BF16: this project's CPU has it
     assert chat.chat_dtype("cpu") == (torch.bfloat16 if native_bf16 else torch.float32)
@@ -184,7 +185,7 @@ def test_minimind_tokenizers_chat_and_train(era, tiny_config, tmp_path, capsys):
     reference = AutoTokenizer.from_pretrained(REFERENCE_TOKENIZERS[era])
     torch.manual_seed(0)
     model = MiniMindForCausalLM(tiny_config)
-    chat.configure_generation(model, reference)
+    configure_generation(model, reference)
     model.save_pretrained(tmp_path)
     reference.save_pretrained(tmp_path)
     model, tokenizer = AutoModelForCausalLM.from_pretrained(tmp_path).eval(), AutoTokenizer.from_pretrained(tmp_path)

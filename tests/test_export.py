@@ -10,7 +10,7 @@ import torch
 from transformers import AutoTokenizer
 
 from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
-from minimind_hf.chat import configure_generation
+from minimind_hf.generation import configure_generation
 from minimind_hf.convert import convert, main
 from minimind_hf.native import CheckpointError
 
