@@ -10,8 +10,8 @@ import torch
 from transformers import AutoTokenizer
 
 from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
-from minimind_hf.generation import configure_generation
 from minimind_hf.convert import convert, main
+from minimind_hf.generation import configure_generation
 from minimind_hf.native import CheckpointError
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128)

@@ -19,8 +19,8 @@ import torch
 from transformers import AutoTokenizer
 
 from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
-from minimind_hf.generation import configure_generation
 from minimind_hf.convert import convert
+from minimind_hf.generation import configure_generation
 from minimind_hf.masking import tokenize_conversation
 
 pytestmark = pytest.mark.interop
