@@ -9,8 +9,8 @@ import transformers
 from transformers import AutoModelForCausalLM, Trainer
 
 from .callbacks import SFTMetricsCallback, resolve_resume_checkpoint
-from .chat import configure_generation
 from .configuration_minimind import MiniMindConfig
+from .generation import configure_generation
 
 
 def setup_logging(training_args, *logger_names: str) -> None:
