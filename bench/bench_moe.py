@@ -74,21 +74,12 @@ def train_steps(model, batch, steps, dispatch):
         return times, losses
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="minimind-3-moe")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seq", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def run(preset="minimind-3-moe", batch_size=8, seq_len=256, rounds=4, steps=3, log=print) -> str:
+    """The comparison as a markdown table (plus the gradient check), for bench/run.py and `main`."""
     torch.manual_seed(0)
-    config = MiniMindConfig.from_preset(args.preset, attn_implementation="sdpa")
+    config = MiniMindConfig.from_preset(preset, attn_implementation="sdpa")
     initial = MiniMindForCausalLM(config).state_dict()
-    batch = torch.randint(3, config.vocab_size, (args.batch, args.seq))
+    batch = torch.randint(3, config.vocab_size, (batch_size, seq_len))
     model = MiniMindForCausalLM(config).train()
 
     # Same weights, same batch: the three dispatches compute the same loss and gradients.
@@ -99,25 +90,40 @@ def main():
         with using(dispatch):
             model(batch[:2, :64], labels=batch[:2, :64], skip_logits=False).loss.backward()
         grads[name] = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-    for name in ("minimind", "per_expert"):
-        error = (grads[name] - grads["ours"]).abs().max().item()
-        print(f"max |grad({name}) - grad(ours)| = {error:.2e}")
+    errors = {name: (grads[name] - grads["ours"]).abs().max().item() for name in ("minimind", "per_expert")}
+    log(f"max |grad - grad(ours)|: {errors}")
 
     results = {name: [] for name in VARIANTS}
-    for round_ in range(args.rounds + 1):  # round 0 warms up
+    for round_ in range(rounds + 1):  # round 0 warms up
         for name, dispatch in VARIANTS.items():
             model.load_state_dict(initial)
-            times, _ = train_steps(model, batch, args.steps, dispatch)
+            times, _ = train_steps(model, batch, steps, dispatch)
             if round_:
                 results[name] += times
-    tokens = args.batch * args.seq
-    base = statistics.median(results["minimind"])
-    print(f"{args.preset}, batch {args.batch} x {args.seq}, fp32, {torch.get_num_threads()} threads")
-    print("| dispatch | median forward+backward (s) | tokens/s | vs MiniMind |")
-    print("|---|---|---|---|")
+        log(f"round {round_}: " + ", ".join(f"{n} {statistics.median(t):.2f}s" for n, t in results.items() if t))
+    tokens, base = batch_size * seq_len, statistics.median(results["minimind"])
+    lines = [
+        f"{preset}, batch {batch_size} x {seq_len}, fp32, {torch.get_num_threads()} threads, median of "
+        f"{rounds} x {steps} steps; gradients equal to MiniMind's dispatch within {max(errors.values()):.1e}.",
+        "",
+        "| dispatch | median forward+backward (s) | tokens/s | vs MiniMind |",
+        "|---|---|---|---|",
+    ]
     for name, times in results.items():
         median = statistics.median(times)
-        print(f"| {name} | {median:.3f} | {tokens / median:,.0f} | {base / median:.2f}x |")
+        lines.append(f"| {name} | {median:.3f} | {tokens / median:,.0f} | {base / median:.2f}x |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="minimind-3-moe")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
+    args = parser.parse_args()
+    print(run(args.preset, args.batch, args.seq, args.rounds, args.steps))
 
 
 if __name__ == "__main__":

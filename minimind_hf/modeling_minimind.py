@@ -97,7 +97,7 @@ class MiniMindSparseMoeBlock(nn.Module):
         token_idx = order // self.top_k
         sizes = torch.bincount(flat_idx, minlength=self.num_experts).tolist()
         chunks = x[token_idx].split(sizes)
-        y = torch.cat([expert(chunk) for expert, chunk in zip(self.experts, chunks)])
+        y = torch.cat([expert(chunk) for expert, chunk in zip(self.experts, chunks, strict=True)])
         y = (y * topk_weight.reshape(-1)[order, None]).to(x.dtype)
         return torch.zeros_like(x).index_add_(0, token_idx, y)
 
@@ -369,6 +369,7 @@ def load_balancing_loss_func(
             load = (picked * mask).sum((0, 1)) / tokens
             total = total + (load * (probs * mask).sum((0, 1)) / tokens).sum() * num_experts
     return total
+
 
 class MiniMindForCausalLM(MiniMindPreTrainedModel, GenerationMixin):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}

@@ -12,7 +12,12 @@ from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausal
 
 trl = pytest.importorskip("trl")
 
-TURNS = [("What is 2 + 3?", "2 + 3 = 5."), ("Name a colour.", "Blue."), ("Say hi.", "Hi!"), ("Capital of France?", "Paris.")]
+TURNS = [
+    ("What is 2 + 3?", "2 + 3 = 5."),
+    ("Name a colour.", "Blue."),
+    ("Say hi.", "Hi!"),
+    ("Capital of France?", "Paris."),
+]
 
 
 def tiny_model(use_moe: bool) -> MiniMindForCausalLM:
@@ -27,7 +32,10 @@ def tiny_model(use_moe: bool) -> MiniMindForCausalLM:
 
 def conversations(n=8):
     return Dataset.from_list(
-        [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in TURNS * (n // 4)]
+        [
+            {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+            for q, a in TURNS * (n // 4)
+        ]
     )
 
 
@@ -76,18 +84,20 @@ def run_sft(tmp_path, use_moe, peft_config=None, **overrides):
     return trainer, logs, gates.norms
 
 
-SFT_MODES = {"plain": {}, "assistant_only_loss": {"assistant_only_loss": True}, "padding_free": {"padding_free": True, "max_length": None}}
+SFT_MODES = {
+    "plain": {},
+    "assistant_only_loss": {"assistant_only_loss": True},
+    "padding_free": {"padding_free": True, "max_length": None},
+}
 FAST = {("plain", True), ("assistant_only_loss", False), ("padding_free", True)}
 
 
-@pytest.mark.parametrize(
-    "mode, use_moe",
-    [
-        pytest.param(mode, moe, id=f"{mode}-{'moe' if moe else 'dense'}", marks=[] if (mode, moe) in FAST else pytest.mark.slow)
-        for mode in SFT_MODES
-        for moe in (False, True)
-    ],
-)  # fmt: skip
+def sft_case(mode, moe):
+    marks = [] if (mode, moe) in FAST else [pytest.mark.slow]
+    return pytest.param(mode, moe, id=f"{mode}-{'moe' if moe else 'dense'}", marks=marks)
+
+
+@pytest.mark.parametrize("mode, use_moe", [sft_case(mode, moe) for mode in SFT_MODES for moe in (False, True)])
 def test_sft_trainer(tmp_path, mode, use_moe):
     trainer, logs, gate_norms = run_sft(tmp_path, use_moe, **SFT_MODES[mode])
     if use_moe:  # TRL found output_router_logits in the config, asked for router logits and added the aux loss

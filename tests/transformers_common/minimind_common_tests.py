@@ -1,12 +1,11 @@
 """MiniMind (dense and MoE) under transformers' own `ModelTesterMixin` and `ConfigTester`, written on the pattern of
-transformers' `tests/models/qwen3/test_modeling_qwen3.py`. Not collected by `make test`: `tests/test_transformers_common.py`
-runs it in a subprocess with the sdist's `tests/` package importable as `hf_common_tests`."""
+transformers' `tests/models/qwen3/test_modeling_qwen3.py`. Not collected by `make test`:
+`tests/test_transformers_common.py` runs it in a subprocess with the sdist's `tests/` package importable as `hf_common_tests`."""
 
 import unittest
 
 from hf_common_tests.test_configuration_common import ConfigTester
 from hf_common_tests.test_modeling_common import ModelTesterMixin, ids_tensor, random_attention_mask
-
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_MAPPING_NAMES
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM, MiniMindModel
