@@ -16,6 +16,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 
 from .arguments import bf16_supported
+from .errors import user_errors
+from .locations import check_pretrained
 
 # MiniMind's eval_llm.py sampling defaults.
 TEMPERATURE, TOP_P = 0.85, 0.85
@@ -44,6 +46,7 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
     `chat_dtype(device, dtype)`."""
     import minimind_hf  # noqa: F401  (registers MiniMind with the Auto classes)
 
+    check_pretrained(path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = chat_dtype(device, dtype)
     if Path(path, "adapter_config.json").is_file():
@@ -177,4 +180,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors("minimind-hf chat"):
+        sys.exit(main())

@@ -54,7 +54,7 @@ SFTDataError = DataError  # the name the SFT pipeline and its users know it by
 
 # What a user passes to skip bad records instead of failing, in each place they meet such an error.
 SKIP_INVALID_HINT = (
-    "to skip bad records, set skip_invalid_samples: true in the recipe YAML (or --skip_invalid_samples true), "
+    "to skip bad records: skip_invalid_samples: true in the recipe YAML or --skip_invalid_samples true, "
     "--skip-invalid for minimind-hf inspect, skip_invalid=True in Python"
 )
 

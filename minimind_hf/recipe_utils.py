@@ -6,11 +6,13 @@ import math
 
 import datasets
 import transformers
-from transformers import AutoModelForCausalLM, Trainer
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 
 from .callbacks import SFTMetricsCallback, resolve_resume_checkpoint
 from .chat import configure_generation
 from .configuration_minimind import MiniMindConfig
+from .errors import UserError
+from .locations import check_pretrained
 
 
 def setup_logging(training_args, *logger_names: str) -> None:
@@ -22,6 +24,15 @@ def setup_logging(training_args, *logger_names: str) -> None:
         logging.getLogger(name).setLevel(min(log_level, logging.INFO) if training_args.should_log else log_level)
     datasets.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.set_verbosity(log_level)
+
+
+def load_tokenizer(model_args):
+    """The run's tokenizer (the model's own, else the bundled one), after checking that the model and tokenizer
+    locations exist: a missing folder or unreachable hub id fails here in seconds, naming it."""
+    if not model_args.is_preset:
+        check_pretrained(model_args.model_name_or_path, model_args.model_revision, "model_name_or_path")
+    check_pretrained(model_args.tokenizer_name_or_path, model_args.model_revision, "tokenizer_name_or_path")
+    return AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
 
 
 def load_model(model_args, tokenizer):
@@ -40,7 +51,7 @@ def load_model(model_args, tokenizer):
             **model_kwargs,
         )
     if len(tokenizer) > model.config.vocab_size:
-        raise ValueError(
+        raise UserError(
             f"Tokenizer has {len(tokenizer)} tokens, the model's vocabulary only {model.config.vocab_size}"
         )
     configure_generation(model, tokenizer)

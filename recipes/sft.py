@@ -12,7 +12,7 @@ import sys
 
 import torch
 from peft import get_peft_model
-from transformers import AutoTokenizer, set_seed
+from transformers import set_seed
 from transformers.integrations import is_deepspeed_zero3_enabled
 
 from minimind_hf.arguments import DataArguments, ModelArguments, SFTConfig, parse_args
@@ -21,7 +21,15 @@ from minimind_hf.chat import format_answers, generate_answers, read_prompts
 from minimind_hf.collator import build_collator
 from minimind_hf.convert import convert
 from minimind_hf.data import load_sft_dataset
-from minimind_hf.recipe_utils import build_trainer, load_datasets, load_model, setup_logging, train_and_evaluate
+from minimind_hf.errors import user_errors
+from minimind_hf.recipe_utils import (
+    build_trainer,
+    load_datasets,
+    load_model,
+    load_tokenizer,
+    setup_logging,
+    train_and_evaluate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +41,7 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
     set_seed(training_args.seed)
 
     # ---- Load tokenizer: the model's own, else the bundled MiniMind tokenizer
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
+    tokenizer = load_tokenizer(model_args)
 
     # ---- Load model: a preset name starts from random init, anything else from its weights
     model = load_model(model_args, tokenizer)
@@ -87,4 +95,5 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
 
 
 if __name__ == "__main__":
-    main(*parse_args(sys.argv[1:]))
+    with user_errors("recipes/sft.py"):
+        main(*parse_args(sys.argv[1:]))

@@ -162,7 +162,7 @@ def test_cli_dispatches_and_explains(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([])
     assert exit_info.value.code == 2 and "minimind-hf merge ADAPTER_DIR OUT_DIR" in capsys.readouterr().err
-    monkeypatch.setitem(cli.COMMANDS, "convert", ("minimind_hf.not_written_yet", "main", []))
+    monkeypatch.setitem(cli.COMMANDS, "convert", ("minimind_hf.not_written_yet", "main", [], {}))
     with pytest.raises(SystemExit, match="minimind_hf.not_written_yet is not available"):
         cli.main(["convert"])
     data = tmp_path / "data.jsonl"
