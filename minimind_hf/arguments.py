@@ -153,12 +153,22 @@ class DataArguments(_SourceArguments):
     )
     sample_prompts_file: str | None = field(
         default=None,
-        metadata={"help": "JSONL of {prompt, reference}: print the model's answers before and after training."},
+        metadata={
+            "help": "JSONL of {prompt, reference, seen}: print the model's answers before and after training "
+            "(null: none)."
+        },
     )
     sample_max_new_tokens: int = field(default=96, metadata={"help": "Answer length for sample_prompts_file."})
+    sample_max_prompts: int = field(default=8, metadata={"help": "Answer at most this many of sample_prompts_file."})
 
     def __post_init__(self):
         super().__post_init__()
+        if self.sample_prompts_file in ("", "null", "none", "None", "false", "False"):
+            self.sample_prompts_file = None  # the command line's spelling of YAML's null
+        if self.sample_prompts_file is not None and not Path(self.sample_prompts_file).is_file():
+            raise ConfigError(
+                f"sample_prompts_file {self.sample_prompts_file}: no such file (set it to null for no sample answers)"
+            )
         if not 0 <= self.system_prompt_ratio <= 1:
             raise ConfigError(f"system_prompt_ratio must be in [0, 1], got {self.system_prompt_ratio}")
 
@@ -233,6 +243,9 @@ class SFTConfig(TrainingArguments):
             # On a CPU-only machine say so: otherwise several processes each train alone (accelerate picks
             # NOT_PARALLEL, silently) and bf16 autocast is refused.
             self.use_cpu = True
+            # accelerate imports an installed DeepSpeed whenever it unwraps a model, and DeepSpeed's device probe
+            # then warns "Setting accelerator to CPU" on every run; name the device so it does not guess.
+            os.environ.setdefault("DS_ACCELERATOR", "cpu")
         if self.bf16 is None:
             self.bf16 = bf16_supported(self.use_cpu)
         super().__post_init__()

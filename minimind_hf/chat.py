@@ -60,7 +60,7 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
 
 
 def read_prompts(path: str) -> list[dict]:
-    """JSONL of {"prompt": ..., "reference": ...} (reference optional)."""
+    """JSONL of {"prompt": ..., "reference": ..., "seen": true/false} (reference and seen optional)."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
@@ -97,7 +97,10 @@ def format_answers(samples: list[dict], answers: list[str], before: list[str] | 
     """Prompt, reference, and the model's answer (and its answer before training) per sample."""
     blocks = []
     for i, (sample, answer) in enumerate(zip(samples, answers, strict=True)):
-        lines = [f"[{i + 1}] prompt:    {sample['prompt']}"]
+        seen = {True: " (in the training data)", False: " (held out: not in the training data)"}.get(
+            sample.get("seen"), ""
+        )
+        lines = [f"[{i + 1}] prompt:    {sample['prompt']}{seen}"]
         if before is not None:
             lines.append(f"    before:    {_shorten(before[i])!r}")
         lines.append(f"    model:     {answer!r}")

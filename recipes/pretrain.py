@@ -25,6 +25,8 @@ from minimind_hf.recipe_utils import (
     load_datasets,
     load_model,
     load_tokenizer,
+    log_arguments,
+    log_run_header,
     setup_logging,
     train_and_evaluate,
 )
@@ -37,7 +39,7 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     setup_logging(training_args, __name__)
     if model_args.use_peft:
         raise ConfigError("recipes/pretrain.py trains every weight; LoRA (use_peft) is for recipes/sft.py")
-    logger.info(f"Model {model_args}\nData {data_args}\nTraining {training_args}")  # hub_token is masked
+    log_arguments(model_args, data_args, training_args)  # hub_token is masked
     set_seed(training_args.seed)
 
     # ---- Load tokenizer (the bundled MiniMind one for a preset) and model (a preset = random init)
@@ -51,6 +53,7 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     # ---- Trainer: rows are already packed, so the collator only pads a short last row (labels = input_ids)
     collator = build_collator(tokenizer, pad_to_multiple_of=training_args.pad_to_multiple_of)
     trainer = build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset)
+    log_run_header(trainer, train_dataset, eval_dataset, "rows")
 
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)
