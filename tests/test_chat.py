@@ -209,3 +209,61 @@ def test_minimind_tokenizers_chat_and_train(era, tiny_config, tmp_path, capsys):
         output = model(input_ids=input_ids, labels=labels)
     expected = torch.nn.functional.cross_entropy(output.logits[0, :-1], labels[0, 1:], ignore_index=-100)
     torch.testing.assert_close(output.loss, expected)
+
+
+def test_ctrl_c_stops_the_answer_and_keeps_the_session(model_dir):
+    """Through the console script: Ctrl-C mid-answer ends that answer only, /clear confirms, `quit` exits 0."""
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    cmd = [sys.executable, "-m", "minimind_hf.cli", "chat", str(model_dir), "--max_new_tokens", "100000",
+           "--greedy", "--device", "cpu", "--dtype", "float32"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env(PYTHONUNBUFFERED=1),
+    )  # fmt: skip
+    out, err = [], []
+    for stream, sink in ((proc.stdout, out), (proc.stderr, err)):
+        threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(lambda: s.read(1), "")), daemon=True).start()
+
+    def wait_for(predicate, what, timeout=90):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert proc.poll() is None and time.monotonic() < deadline, f"{what}: {''.join(out)} {''.join(err)}"
+            time.sleep(0.05)
+
+    try:
+        wait_for(lambda: "user> " in "".join(out), "no prompt")
+        proc.stdin.write("first question\n")
+        proc.stdin.flush()
+        wait_for(lambda: len("".join(out).partition("assistant> ")[2]) > 20, "no streamed answer")
+        proc.send_signal(signal.SIGINT)
+        wait_for(lambda: "answer stopped" in "".join(err), "Ctrl-C did not stop the answer")
+        wait_for(lambda: "".join(out).count("user> ") == 2, "the session did not continue")
+        proc.stdin.write("/clear\nquit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    errors = "".join(err)
+    assert "conversation cleared" in errors and "Traceback" not in errors and "KeyboardInterrupt" not in errors
+
+
+def test_repl_exit_codes(model_dir, monkeypatch):
+    def typed(*lines):
+        it = iter(lines)
+
+        def fake_input(prompt=""):
+            line = next(it)
+            if isinstance(line, type) and issubclass(line, BaseException):
+                raise line
+            return line
+
+        monkeypatch.setattr(builtins, "input", fake_input)
+
+    argv = [str(model_dir), "--max_new_tokens", "2", "--device", "cpu"]
+    for lines, status in ((["exit"], 0), (["/quit"], 0), ([EOFError], 0), (["/nope", KeyboardInterrupt], 130)):
+        typed(*lines)
+        assert chat.main(argv) == status
