@@ -156,6 +156,11 @@ def test_format_answers_lines_up_before_after_and_reference():
     text = chat.format_answers(samples, ["Hi there"], before=["x" * 100])
     assert "prompt:    Hello" in text and "model:     'Hi there'" in text and "reference: 'Hi!'" in text
     assert "before:    '" + "x" * 60 + "...'" in text
+    marked = chat.format_answers([{"prompt": "a", "seen": True}, {"prompt": "b", "seen": False}], ["x", "y"])
+    assert (
+        "prompt:    a (in the training data)" in marked
+        and "prompt:    b (held out: not in the training data)" in marked
+    )
 
 
 def test_cli_dispatches_and_explains(monkeypatch, capsys, tmp_path):
