@@ -13,9 +13,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 from transformers.trainer_callback import ProgressCallback
 
 from .callbacks import LossProgressCallback, SFTMetricsCallback, resolve_resume_checkpoint
-from .chat import configure_generation, generate_answers
+from .chat import generate_answers
 from .configuration_minimind import MiniMindConfig
 from .errors import UserError
+from .generation import configure_generation
 from .locations import check_pretrained
 
 
