@@ -3,6 +3,7 @@
 import builtins
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -274,3 +275,28 @@ def test_repl_exit_codes(model_dir, monkeypatch):
     for lines, status in ((["exit"], 0), (["/quit"], 0), ([EOFError], 0), (["/nope", KeyboardInterrupt], 130)):
         typed(*lines)
         assert chat.main(argv) == status
+
+
+def test_cli_names_unknown_commands_and_each_command_its_own_prog(capsys, tmp_path):
+    script = Path(sys.executable).parent / "minimind-hf"
+    result = run([script, "chta"], subprocess_env(), check=False, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "minimind-hf: unknown command 'chta'; did you mean 'chat'? commands: chat, inspect, merge" in result.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["foo"])
+    assert exit_info.value.code == 2 and "unknown command 'foo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["inspect", "--help"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("usage: minimind-hf inspect ")
+
+
+def test_inspect_reports_a_bad_record_and_can_skip_it(tmp_path, capsys):
+    data = tmp_path / "data.jsonl"
+    data.write_text(DEMO_SFT.read_text(encoding="utf-8").splitlines()[0] + "\n{not json\n", encoding="utf-8")
+    argv = ["inspect", str(data), "--n", "1", "--colour", "never", "--cache-dir", str(tmp_path / "cache")]
+    result = run([sys.executable, "-m", "minimind_hf.cli", *argv], subprocess_env(), check=False, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"minimind-hf inspect: error: {data}:2: malformed JSON" in result.stderr
+    assert "--skip-invalid for minimind-hf inspect" in result.stderr
+    cli.main([*argv, "--skip-invalid"])
+    assert "skipped 1 invalid" in capsys.readouterr().out
