@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 class SFTMetricsCallback(TrainerCallback):
     """Adds to every training log, summed over all processes: `tokens_per_second` (non-padding input tokens),
     `supervised_tokens_per_second` (tokens that carry loss), `num_tokens` so far, and the MoE load-balancing loss as
-    `aux_loss` (already weighted by router_aux_loss_coef; it is part of `loss`). Adds `eval_perplexity` to eval logs.
+    `aux_loss` (unweighted, as transformers returns it; `loss` includes `router_aux_loss_coef · aux_loss`). Adds
+    `eval_perplexity` to eval logs.
 
     Counts come from forward hooks on the model, rates from the wall-clock time of the training steps in the logging
     window (evaluation and checkpoint saving excluded). Padding is the `attention_mask`'s zeros when the batch has
