@@ -26,6 +26,7 @@ from transformers.trainer_utils import HubStrategy, SchedulerType
 
 from .configuration_minimind import MINIMIND_PRESETS
 from .data import DEFAULT_EMPTY_THINK_RATIO
+from .guards import check_precision
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 # Trackers whose pip package has the tracker's name: a missing one is reported before the run starts.
@@ -220,6 +221,10 @@ class SFTConfig(TrainingArguments):
     hub_strategy: HubStrategy | str = field(
         default="end", metadata={"help": "Push only the final model, not every checkpoint."}
     )
+    loss_spike_factor: float | None = field(
+        default=None,
+        metadata={"help": "Stop when a step's loss exceeds this many times the median of the last 20 (off: unset)."},
+    )
 
     def __post_init__(self):
         if self.max_length <= 0:
@@ -368,6 +373,7 @@ def parse_args(
         raise ValueError(
             f"eval_strategy={training_args.eval_strategy.value} needs eval_split_ratio or eval_dataset_name"
         )
+    check_precision(model_args.dtype, training_args)
     if model_args.save_merged_model and is_deepspeed_zero3_enabled():
         # Merging reloads the base model, which in a live ZeRO-3 process would be partitioned (and can hang).
         raise ValueError("save_merged_model does not work under ZeRO-3: run `minimind-hf merge ADAPTER OUT` after")

@@ -8,9 +8,13 @@ import datasets
 import transformers
 from transformers import AutoModelForCausalLM, Trainer
 
-from .callbacks import SFTMetricsCallback, resolve_resume_checkpoint
+from .callbacks import SFTMetricsCallback
 from .chat import configure_generation
+from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
+from .guards import TrainingGuard, check_finite_weights
+
+logger = logging.getLogger(__name__)
 
 
 def setup_logging(training_args, *logger_names: str) -> None:
@@ -64,7 +68,8 @@ def load_datasets(load, tokenizer, data_args, training_args):
 
 def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset) -> Trainer:
     """`transformers.Trainer` with `SFTMetricsCallback` ahead of the reporting callbacks, so TensorBoard / W&B receive
-    its throughput and aux-loss numbers."""
+    its throughput and aux-loss numbers, `TrainingGuard` (divergence stops the run) and `RunShape` (the batch shape in
+    every checkpoint)."""
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -74,14 +79,22 @@ def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval
         data_collator=collator,
     )
     trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
+    trainer.add_callback(TrainingGuard(getattr(training_args, "loss_spike_factor", None)))
+    trainer.add_callback(RunShape())
     return trainer
 
 
 def train_and_evaluate(trainer, training_args) -> dict | None:
     """Train (resuming from the newest complete checkpoint when asked), save metrics and state, then evaluate on the
-    trainer's eval dataset if it has one; returns the eval metrics, perplexity included, or None."""
-    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    trainer's eval dataset if it has one; returns the eval metrics, perplexity included, or None. A checkpoint that
+    already reached the run's last step ends the process (exit 0): there is nothing to train."""
+    args = training_args
+    checkpoint = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir, args)
+    if checkpoint and reached_the_end(checkpoint, args):
+        logger.warning(f"Nothing to train: {checkpoint} already reached the run's last step; output_dir left as it is")
+        raise SystemExit(0)
     train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    check_finite_weights(trainer.model, f"the final model to {args.output_dir}")
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()

@@ -28,7 +28,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
 from minimind_hf.arguments import parse_args
-from minimind_hf.callbacks import checkpoint_problem, resolve_resume_checkpoint
+from minimind_hf.callbacks import checkpoint_problem
 from minimind_hf.chat import generate_answers
 
 
@@ -286,32 +286,6 @@ def test_moe_aux_loss_is_logged_on_its_own(workdir, tiny_config_module):
     logs = [e for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in e]
     assert len(logs) == 2 and all(0 < e["aux_loss"] < e["loss"] for e in logs)
     assert "bf16 autocast" in (out / "README.md").read_text()
-
-
-def test_resume_picks_the_newest_complete_checkpoint(tmp_path):
-    from safetensors.torch import save_file
-
-    def checkpoint(step, complete=True, truncate=False):
-        folder = tmp_path / f"checkpoint-{step}"
-        folder.mkdir()
-        save_file({"w": torch.ones(64)}, folder / "model.safetensors")
-        if truncate:
-            data = (folder / "model.safetensors").read_bytes()
-            (folder / "model.safetensors").write_bytes(data[:-10])
-        if complete:
-            (folder / "trainer_state.json").write_text("{}")
-        return folder
-
-    assert resolve_resume_checkpoint("latest", str(tmp_path)) is None  # nothing yet: fresh start
-    good = checkpoint(4)
-    checkpoint(8, complete=False)
-    checkpoint(12, truncate=True)
-    assert "trainer_state.json is missing" in checkpoint_problem(tmp_path / "checkpoint-8")
-    assert "model.safetensors truncated" in checkpoint_problem(tmp_path / "checkpoint-12")
-    assert resolve_resume_checkpoint("latest", str(tmp_path)) == str(good)
-    assert resolve_resume_checkpoint(None, str(tmp_path)) is None
-    with pytest.raises(ValueError, match="Cannot resume from .*checkpoint-8: trainer_state.json is missing"):
-        resolve_resume_checkpoint(str(tmp_path / "checkpoint-8"), str(tmp_path))
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir, base_model, tmp_path):
