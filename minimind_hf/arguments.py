@@ -241,6 +241,12 @@ class SFTConfig(TrainingArguments):
             self.bf16 = bf16_supported(self.use_cpu)
         super().__post_init__()
         _check_trackers(self.report_to)
+        if self.hub_token:
+            # Trainer pickles these arguments into training_args.bin in output_dir and every checkpoint, and pushes
+            # that file with hub_strategy every_save / checkpoint / all_checkpoints: keep the token only in this
+            # process's environment, where huggingface_hub finds it (HfApi(token=None) reads HF_TOKEN).
+            os.environ["HF_TOKEN"] = self.hub_token
+            self.hub_token = None
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, get_token
 from sft_testing import (
     DEMO_PROMPTS,
     RECIPE,
@@ -195,10 +195,12 @@ class _HubRecorder:
         def create_repo(api, repo_id, token=None, private=None, exist_ok=False, **kwargs):
             from huggingface_hub import RepoUrl
 
+            token = token if token is not None else get_token()  # HfApi's own fallback (HF_TOKEN)
             recorder.repos.append({"repo_id": repo_id, "token": token, "private": private})
             return RepoUrl(f"https://huggingface.co/{repo_id}")
 
         def create_commit(api, repo_id, operations, commit_message=None, token=None, revision=None, **kwargs):
+            token = token if token is not None else get_token()
             files = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations}
             recorder.commits.append({"repo_id": repo_id, "files": files, "token": token, "message": commit_message})
 
@@ -211,6 +213,7 @@ class _HubRecorder:
 
 
 def test_push_to_hub_sends_the_final_model_without_the_token(workdir, base_model, monkeypatch, capsys, caplog):
+    monkeypatch.setenv("HF_TOKEN", "placeholder")  # restored after the test: the recipe moves --hub_token here
     hub = _HubRecorder(monkeypatch)
     secret = "hf_test_SECRET_token_123"
     out = workdir / "pushed"
