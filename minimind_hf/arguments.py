@@ -239,6 +239,8 @@ class SFTConfig(TrainingArguments):
             self.use_cpu = True
         if self.bf16 is None:
             self.bf16 = bf16_supported(self.use_cpu)
+        if self.use_cpu:
+            bounded_cpu_process_group(self.ddp_backend, self.ddp_timeout)
         super().__post_init__()
         _check_trackers(self.report_to)
         if self.hub_token:
@@ -307,6 +309,18 @@ def _check_trackers(report_to: list[str]) -> None:
                 f"report_to: {name} needs the {name} package, which is not installed: `pip install {name}`, "
                 "or set report_to to tensorboard or none"
             )
+
+
+def bounded_cpu_process_group(backend: str | None, timeout: int) -> None:
+    """Start the process group of a multi-process CPU run with `ddp_timeout`: with use_cpu, transformers passes no
+    timeout, so a stopped or hung rank would hold its peers for gloo's default half hour. accelerate then keeps the
+    group it finds."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        from datetime import timedelta
+
+        dist.init_process_group(backend or "gloo", timeout=timedelta(seconds=timeout))
 
 
 def bundled_tokenizer() -> str:
