@@ -16,6 +16,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 
 from .arguments import bf16_supported
+from .guards import first_non_finite
+from .native import CheckpointError
 
 # MiniMind's eval_llm.py sampling defaults.
 TEMPERATURE, TOP_P = 0.85, 0.85
@@ -52,6 +54,12 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
         model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     else:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    broken = first_non_finite(model)
+    if broken is not None:
+        raise CheckpointError(
+            f"{path}: weight {broken} holds NaN/inf values: the weights file is corrupt, or was saved from a run "
+            "that diverged"
+        )
     tokenizer = AutoTokenizer.from_pretrained(path)
     return model.to(device).eval(), tokenizer
 

@@ -14,6 +14,8 @@ import struct
 import zipfile
 from pathlib import Path
 
+import torch
+from safetensors import safe_open
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
@@ -74,6 +76,16 @@ def _safetensors_intact(path: Path) -> bool:
     return path.stat().st_size == 8 + header_len + end
 
 
+def _non_finite_tensor(path: Path) -> str | None:
+    """`file: tensor` of the first floating-point tensor holding NaN/inf (flipped bytes read back as NaN), or None."""
+    with safe_open(str(path), framework="pt") as f:
+        for name in f.keys():
+            tensor = f.get_tensor(name)
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                return f"{path.name}: {name}"
+    return None
+
+
 def _torch_file_intact(path: Path) -> bool:
     """torch.save writes a zip archive: a truncated file has no central directory, a damaged one fails its CRCs."""
     try:
@@ -102,6 +114,9 @@ def checkpoint_problem(path) -> str | None:
     broken = [f.name for f in sorted(path.glob("*.safetensors")) if not _safetensors_intact(f)]
     if broken:
         return f"{', '.join(broken)} truncated or corrupt"
+    non_finite = next(filter(None, (_non_finite_tensor(f) for f in sorted(path.glob("*.safetensors")))), None)
+    if non_finite:
+        return f"{non_finite} holds NaN/inf values (corrupt)"
     missing = []
     # DeepSpeed keeps optimizer (and scheduler) state in its global_step* folder, FSDP in optimizer_* entries.
     if not any(path.glob("global_step*")) and not any(path.glob("optimizer*")):

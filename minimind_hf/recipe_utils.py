@@ -12,7 +12,8 @@ from .callbacks import SFTMetricsCallback
 from .chat import configure_generation
 from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
-from .guards import TrainingGuard, check_finite_weights
+from .guards import TrainingGuard, check_finite_weights, first_non_finite
+from .native import CheckpointError
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ def load_model(model_args, tokenizer):
             revision=model_args.model_revision,
             trust_remote_code=model_args.trust_remote_code,
             **model_kwargs,
+        )
+    broken = first_non_finite(model)
+    if broken is not None:
+        raise CheckpointError(
+            f"{model_args.model_name_or_path}: weight {broken} holds NaN/inf values: the weights file is corrupt"
         )
     if len(tokenizer) > model.config.vocab_size:
         raise ValueError(

@@ -136,3 +136,46 @@ def test_resuming_a_finished_run_trains_nothing(workdir, base, reference):
         _train(workdir, base, "finished", "--resume_from_checkpoint", "true")
     assert exited.value.code == 0
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint-6"]
+
+
+def _corrupt(safetensors_file, offset=64):
+    """8 bytes of 0xFF into the tensor data (past the header): they read back as NaN."""
+    import struct
+
+    data = bytearray(safetensors_file.read_bytes())
+    start = 8 + struct.unpack("<Q", data[:8])[0] + offset
+    data[start : start + 8] = b"\xff" * 8
+    safetensors_file.write_bytes(bytes(data))
+
+
+def test_corrupt_weights_are_refused_wherever_they_are_read(workdir, reference, tmp_path):
+    from minimind_hf.chat import load_model_for_chat
+    from minimind_hf.convert import convert
+    from minimind_hf.native import CheckpointError
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(reference, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
+    _corrupt(model_dir / "model.safetensors")
+    with pytest.raises(CheckpointError, match="holds NaN/inf values: the weights file is corrupt"):
+        load_model_for_chat(str(model_dir))
+    with pytest.raises(CheckpointError, match="holds NaN/inf values: the file is corrupt"):
+        convert(model_dir, tmp_path / "out.pth", to="native")
+    checkpoint = tmp_path / "checkpoint-4"
+    shutil.copytree(reference / "checkpoint-4", checkpoint)
+    _corrupt(checkpoint / "model.safetensors")
+    assert "model.safetensors: " in checkpoint_problem(checkpoint) and "holds NaN/inf" in checkpoint_problem(
+        checkpoint
+    )
+
+
+def test_resume_is_quiet_about_the_tied_head_and_loud_about_a_really_missing_key(workdir, base, reference, caplog):
+    out = _interrupted_copy(reference, workdir, "renamed_key")
+    _train(workdir, base, "renamed_key_ok", "--resume_from_checkpoint", str(out / "checkpoint-2"))
+    assert "Resuming from" not in caplog.text and "checkpoint-2" in caplog.text
+    assert "There were missing keys" not in caplog.text  # the tied lm_head is tied back quietly
+    caplog.clear()
+    weights_file = out / "checkpoint-4" / "model.safetensors"
+    data = weights_file.read_bytes()
+    weights_file.write_bytes(data.replace(b"model.embed_tokens.weight", b"model.embed_tokenz.weight", 1))
+    _train(workdir, base, "renamed_key", "--resume_from_checkpoint", "true")
+    assert "There were missing keys in the checkpoint model loaded: ['model.embed_tokens.weight'" in caplog.text
