@@ -1,15 +1,10 @@
 """minimind-hf: MiniMind small LLMs as a registered transformers model, with an SFT stack on Trainer."""
 
-from pathlib import Path
-
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from .configuration_minimind import MiniMindConfig
+from .constants import BUNDLED_TOKENIZER_DIR, DEMO_DATA_DIR
 from .modeling_minimind import MiniMindForCausalLM, MiniMindModel, MiniMindPreTrainedModel
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-BUNDLED_TOKENIZER_DIR = PACKAGE_DIR / "tokenizer"
-DEMO_DATA_DIR = PACKAGE_DIR / "demo_data"
 
 AutoConfig.register(MiniMindConfig.model_type, MiniMindConfig, exist_ok=True)
 AutoModel.register(MiniMindConfig, MiniMindModel, exist_ok=True)

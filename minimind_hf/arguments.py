@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.integrations import is_deepspeed_zero3_enabled
 from transformers.trainer_utils import HubStrategy, SchedulerType
 
 from .configuration_minimind import MINIMIND_PRESETS
-from .data import DEFAULT_EMPTY_THINK_RATIO
+from .constants import BUNDLED_TOKENIZER_DIR, TOKENIZER_FILES
 from .guards import check_precision
+from .hardware import bf16_supported, has_accelerator
+from .masking import DEFAULT_EMPTY_THINK_RATIO
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 # Trackers whose pip package has the tracker's name: a missing one is reported before the run starts.
 PIP_TRACKERS = ("tensorboard", "wandb", "swanlab", "trackio", "clearml")
 
@@ -233,7 +233,7 @@ class SFTConfig(TrainingArguments):
             self.resume_from_checkpoint = "latest"
         elif self.resume_from_checkpoint in (False, "false", "False", "", "none", "None"):
             self.resume_from_checkpoint = None
-        if not self.use_cpu and not _has_accelerator():
+        if not self.use_cpu and not has_accelerator():
             # On a CPU-only machine say so: otherwise several processes each train alone (accelerate picks
             # NOT_PARALLEL, silently) and bf16 autocast is refused.
             self.use_cpu = True
@@ -324,25 +324,7 @@ def bounded_cpu_process_group(backend: str | None, timeout: int) -> None:
 
 
 def bundled_tokenizer() -> str:
-    from . import BUNDLED_TOKENIZER_DIR
-
     return str(BUNDLED_TOKENIZER_DIR)
-
-
-def _has_accelerator() -> bool:
-    return (
-        torch.cuda.is_available()
-        or (hasattr(torch, "xpu") and torch.xpu.is_available())
-        or torch.backends.mps.is_available()
-    )
-
-
-def bf16_supported(use_cpu: bool = False) -> bool:
-    """bf16 autocast pays off on Ampere+ GPUs and on CPUs with AMX / AVX512-BF16 (it is emulated, slowly, elsewhere)."""
-    if _has_accelerator() and not use_cpu:
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    cpu_checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    return any(getattr(torch.cpu, check, lambda: False)() for check in cpu_checks)
 
 
 def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> set[str]:

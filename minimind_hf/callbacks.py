@@ -15,10 +15,9 @@ import torch.distributed as dist
 from transformers import TrainerCallback
 
 from .checkpoints import checkpoint_problem, resolve_resume_checkpoint  # noqa: F401  (their old home)
+from .constants import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
-
-IGNORE_INDEX = -100
 
 
 class SFTMetricsCallback(TrainerCallback):
@@ -152,13 +151,13 @@ A [MiniMind](https://github.com/jingyaogong/minimind) model {trained} with minim
 
 USE_CHAT = """```python
 import minimind_hf  # registers MiniMind; without it pass trust_remote_code=True
-from minimind_hf.chat import chat_inputs  # the prompt, tokenized as in training
 from {library} import {auto_class}
 from transformers import AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained("{location}")
 model = {auto_class}.from_pretrained("{location}")
-inputs = chat_inputs(tokenizer, [{{"role": "user", "content": "你好"}}], model.device)
+messages = [{{"role": "user", "content": "你好"}}]
+inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True, return_tensors="pt")
 print(tokenizer.decode(model.generate(**inputs, max_new_tokens=128)[0], skip_special_tokens=True))
 ```
 

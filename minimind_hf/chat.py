@@ -15,21 +15,10 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 
-from .arguments import bf16_supported
+from .generation import TEMPERATURE, TOP_P
 from .guards import first_non_finite
+from .hardware import bf16_supported
 from .native import CheckpointError
-
-# MiniMind's eval_llm.py sampling defaults.
-TEMPERATURE, TOP_P = 0.85, 0.85
-
-
-def configure_generation(model, tokenizer) -> None:
-    """Stop at `<|im_end|>`, pad with the tokenizer's pad token, sample like MiniMind: saved with the model."""
-    config = model.generation_config
-    config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    config.pad_token_id = tokenizer.pad_token_id
-    config.bos_token_id = tokenizer.bos_token_id
-    config.do_sample, config.temperature, config.top_p = True, TEMPERATURE, TOP_P
 
 
 def chat_dtype(device: str, dtype: str = "auto") -> torch.dtype:
@@ -71,17 +60,12 @@ def read_prompts(path: str) -> list[dict]:
 
 
 def chat_inputs(tokenizer, messages: list[dict], device, think: bool = False) -> dict:
-    r"""Prompt tokens as they appear inside a training sample. Tokenized alone, the prompt's trailing "\n\n" (after
-    the empty think block) merges into one token that training never puts there: training tokenizes the whole
-    conversation, where the answer follows and the newlines stay apart. Encoding the prompt with a stand-in first
-    character of the answer, and keeping only the tokens that end inside the prompt, gives the training boundary."""
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, open_thinking=think, tokenize=False)
-    encoding = tokenizer(text + "x", add_special_tokens=False, return_offsets_mapping=True)
-    ids = [
-        i for i, (_, end) in zip(encoding["input_ids"], encoding["offset_mapping"], strict=True) if end <= len(text)
-    ]
-    input_ids = torch.tensor([ids], device=device)
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    """The generation prompt exactly as every runtime builds it: the chat template's text, tokenized plainly. The
+    shipped tokenizer keeps newlines apart (recipes/train_tokenizer.py `newline_alone`), so these are also the ids
+    training puts before each answer."""
+    return tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, open_thinking=think, return_dict=True, return_tensors="pt"
+    ).to(device)
 
 
 @torch.inference_mode()  # as MiniMind's generate decodes

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DataCollatorWithFlattening
 
-IGNORE_INDEX = -100
+from .constants import IGNORE_INDEX
 
 
 def build_collator(tokenizer, packing: bool = False, pad_to_multiple_of: int | None = None):

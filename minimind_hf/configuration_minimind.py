@@ -3,7 +3,18 @@
 import math
 from typing import Literal
 
-from transformers import PreTrainedConfig
+import transformers
+
+# This file is also the remote code of saved folders: on transformers 4 (no PreTrainedConfig, different rope and
+# cache APIs) fail with the way out instead of an import error deep inside.
+if int(transformers.__version__.split(".")[0]) < 5:
+    raise ImportError(
+        f"MiniMind's custom code needs transformers>=5 (this is {transformers.__version__}). Upgrade transformers, or "
+        "export a folder transformers 4 loads without custom code: minimind-hf convert MODEL OUT --to qwen3 "
+        "(minimind-3) or --to llama (MiniMind2)."
+    )
+
+from transformers import PreTrainedConfig  # noqa: E402
 from transformers.modeling_rope_utils import RopeParameters
 
 # MiniMind's `inference_rope_scaling=True` switch, expressed as transformers' YaRN parameters. attention_factor is

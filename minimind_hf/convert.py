@@ -7,13 +7,15 @@ folders that vLLM, llama.cpp, ollama and LLaMA-Factory read. A peft LoRA adapter
     minimind-hf convert MiniMind2-Small MiniMind2-Small-llama --to llama
     minimind-hf convert outputs/sft-lora minimind-3-merged --to hf   # adapter folder: merged into its base
     minimind-hf convert outputs/sft out/full_sft_768.pth --to native  # back to MiniMind's own eval and serving scripts
+    minimind-hf convert outputs/sft minimind-3.gguf --to gguf --dtype q8_0  # llama.cpp / Ollama (see export_gguf.py)
 
 INPUT is a `.pth` (native; it holds no tokenizer, so pass --tokenizer with MiniMind's model/ folder, or --no-tokenizer
 for weights alone), a folder with config.json (model_type minimind, qwen3, qwen3_moe or llama, including
 MiniMind's own transformers exports) or a folder with adapter_config.json. Every tensor is copied unchanged, so round
 trips are bit-exact. dtype (`--dtype auto`): hf -> float32, the master weights Trainer trains (fp16 -> fp32 is exact,
 so converting back is bit-exact); native -> float16, MiniMind's format; qwen3 / llama -> the source's own dtype
-(pass `--dtype float16` for a smaller serving copy).
+(pass `--dtype float16` for a smaller serving copy); gguf -> f16 unless `--dtype f32|bf16|q8_0` (or a torch name).
+Exported folders carry transformers 4's field names too (see portable.py).
 
 Qwen3-MoE routes like MiniMind: softmax in fp32 -> top-k -> divide by the top-k sum when `norm_topk_prob` (MiniMind adds
 1e-20 to that sum, below fp32 resolution for a sum >= 1/num_experts). It has no shared experts and always applies
@@ -41,8 +43,9 @@ from transformers import (
     Qwen3MoeForCausalLM,
 )
 
-from .chat import configure_generation
 from .configuration_minimind import MINIMIND_PRESETS, MiniMindConfig
+from .constants import TOKENIZER_FILES
+from .generation import configure_generation
 from .modeling_minimind import MiniMindForCausalLM
 from .native import (
     CARRIED_FIELDS,
@@ -60,13 +63,14 @@ from .native import (
     summary,
     torch_load,
 )
+from .portable import add_legacy_rope_fields, save_portable_tokenizer
 
 logger = logging.getLogger(__name__)
 
-TARGETS = ("hf", "native", "qwen3", "llama")
+TARGETS = ("hf", "native", "qwen3", "llama", "gguf")
 FOLDER_MODEL_TYPES = ("minimind", "qwen3", "qwen3_moe", "llama")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+GGUF_NAMES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
 TOKEN_ID_FIELDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 
@@ -263,7 +267,20 @@ def convert(
         raise CheckpointError("OUTPUT must differ from INPUT")
     if to == "native" and output_path.suffix != ".pth":
         raise CheckpointError(f"--to native writes one .pth file (e.g. out/full_sft_768.pth), got {output_path}")
+    if to != "gguf" and dtype in ("f32", "f16", "bf16", "q8_0"):
+        raise CheckpointError(f"--dtype {dtype} is a GGUF type; for --to {to} use float32, float16 or bfloat16")
+    if to == "gguf" and output_path.suffix != ".gguf":
+        raise CheckpointError(f"--to gguf writes one .gguf file (e.g. minimind-3.gguf), got {output_path}")
     ckpt = read_checkpoint(input_path, preset, base, **overrides)
+    if to == "gguf":
+        from .export_gguf import write_gguf
+
+        tokenizer_dir = tokenizer or ckpt.tokenizer_dir
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_dir)) if tokenizer_dir else None
+        gguf_dtype = GGUF_NAMES.get(dtype, "f16" if dtype == "auto" else dtype)
+        write_gguf(ckpt.config, ckpt.state, tok, output_path, gguf_dtype)
+        logger.info("wrote %s (%s, llama.cpp's GGUF)", output_path, gguf_dtype)
+        return output_path
     if dtype == "auto":  # see the module docstring
         dtype = {"hf": torch.float32, "native": torch.float16}.get(to, ckpt.state[EMBED].dtype)
     state = cast_state(ckpt.state, DTYPES.get(dtype, dtype))
@@ -304,13 +321,15 @@ def convert(
     if tok is not None:
         configure_generation(model, tok)  # same stop token and sampling defaults as `minimind-hf chat` / `merge`
     model.save_pretrained(output_path)
+    if to != "hf":  # the custom-code folder needs transformers 5 anyway (its configuration file says so)
+        add_legacy_rope_fields(output_path / "config.json")
     if model_class is Qwen3MoeForCausalLM:  # transformers writes `num_local_experts`; Qwen's own configs say this
         config_file = output_path / "config.json"
         config_file.write_text(
             json.dumps({**json.loads(config_file.read_text()), "num_experts": config.num_experts}, indent=2)
         )
     if tok is not None:
-        tok.save_pretrained(output_path)
+        save_portable_tokenizer(tok, output_path)
     logger.info("wrote %s (%s, %s)", output_path, type(model).__name__, dtype)
     return output_path
 
@@ -331,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(MINIMIND_PRESETS), help="defaults for what the tensors cannot show")
     parser.add_argument("--num-attention-heads", type=int, help="needed without qk-norm if not 8 (every release)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=f"one of {CARRIED_FIELDS}")
-    parser.add_argument("--dtype", choices=("auto", *DTYPES), default="auto", help="see above")
+    parser.add_argument("--dtype", choices=("auto", *DTYPES, "f32", "f16", "bf16", "q8_0"), default="auto",
+                        help="see above; f32/f16/bf16/q8_0 are GGUF's names")  # fmt: skip
     parser.add_argument("--base", help="base model of a LoRA adapter (default: its base_model_name_or_path)")
     return parser
 

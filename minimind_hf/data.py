@@ -12,36 +12,26 @@ so a rerun with the same files, tokenizer, template and options tokenizes nothin
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .formats import (
-    FORMAT_VERSION,
-    SFTDataError,
-    files_fingerprint,
-    hub_reference,
-    iter_conversations,
-    iter_file,
-    iter_rows,
-    parse_mixture,
-    resolve_local,
-)
+from . import formats, masking
+from .constants import BUNDLED_TOKENIZER_DIR, IGNORE_INDEX
+from .fingerprints import code_fingerprint, hash_parts, tokenizer_fingerprint
+from .formats import SFTDataError, iter_conversations
 from .masking import (
     DEFAULT_EMPTY_THINK_RATIO,
-    IGNORE_INDEX,
-    MASKING_VERSION,
     SYSTEM_PROMPTS,
     TRAIN_ON,
     SFTOptions,
     encode_conversations,
     tokenize_conversation,
 )
+from .sources import read_sources
 from .text_safety import escape_unsafe
 
 logger = logging.getLogger(__name__)
@@ -56,7 +46,6 @@ __all__ = [
     "tokenize_conversation",
 ]
 
-BUNDLED_TOKENIZER = Path(__file__).resolve().parent / "tokenizer"
 KEPT, INVALID, NO_SUPERVISION = 0, 1, 2  # per-sample status column
 
 
@@ -118,9 +107,8 @@ def load_sft_dataset(
     raw, source_rows = read_sources(
         dataset_name, iter_conversations, _raw_features(), seed=seed, skip_invalid=skip_invalid, cache_dir=cache_dir
     )
-    fingerprint = _hash(
-        raw._fingerprint, tokenizer_fingerprint(tokenizer), asdict(opts), skip_invalid, MASKING_VERSION
-    )
+    code = code_fingerprint(formats, masking, sys.modules[__name__])  # the code that renders and masks rows
+    fingerprint = hash_parts(raw._fingerprint, tokenizer_fingerprint(tokenizer), asdict(opts), skip_invalid, code)
     processed = raw.map(
         _tokenize_rows,
         batched=True,
@@ -139,25 +127,9 @@ def load_sft_dataset(
     status = np.asarray(processed.data.column("status"))
     if stats.kept < len(processed):
         keep = np.flatnonzero(status == KEPT)
-        processed = processed.select(keep, new_fingerprint=_hash(fingerprint, "kept"))
+        processed = processed.select(keep, new_fingerprint=hash_parts(fingerprint, "kept"))
     dataset = processed.select_columns(["input_ids", "labels", "length"])
     return (dataset, stats) if return_stats else dataset
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """Hash of everything about a tokenizer that changes tokenization or rendering."""
-    parts = (
-        type(tokenizer).__name__,
-        tokenizer.backend_tokenizer.to_str(),
-        tokenizer.chat_template,
-        tokenizer.special_tokens_map,
-    )
-    return _hash(*parts)
-
-
-def _hash(*parts) -> str:
-    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _raw_features():
@@ -179,88 +151,6 @@ def _processed_features():
             "status": Value("int8"),
         }
     )
-
-
-def read_sources(dataset_name, to_rows, features, *, seed=42, skip_invalid=False, cache_dir=None):
-    """Read a data spec (see `load_sft_dataset`) into one raw, cached ``Dataset`` and ``{source: rows used}``.
-
-    ``to_rows`` turns ``(location, record)`` pairs into rows of ``features``, which must include ``location`` and
-    ``error`` columns (`minimind_hf.formats.iter_conversations`, `minimind_hf.pretrain_data.iter_texts`). The first
-    bad record raises `SFTDataError` naming file and line, unless ``skip_invalid`` (its row then keeps the error).
-    """
-    from datasets import concatenate_datasets
-
-    raw_parts, source_rows = [], {}
-    for index, (source, ratio) in enumerate(parse_mixture(dataset_name)):
-        raw = _read_source(source, cache_dir, to_rows, features)
-        errors = raw.data.column("error")
-        if errors.null_count < len(raw):
-            if not skip_invalid:
-                first = next(e for e in errors.to_pylist() if e is not None)
-                raise SFTDataError(f"{first}  (pass skip_invalid=True to skip bad records)")
-            logger.warning("%s: %d invalid records will be skipped", source, len(raw) - errors.null_count)
-        raw = _subsample(raw, ratio, seed, index)
-        source_rows[source] = source_rows.get(source, 0) + len(raw)
-        raw_parts.append(raw)
-    return (raw_parts[0] if len(raw_parts) == 1 else concatenate_datasets(raw_parts)), source_rows
-
-
-def _generate_from_files(files, to_rows):
-    for path in files:
-        yield from to_rows(iter_file(path))
-
-
-def _generate_from_hub(name, dataset, to_rows):
-    yield from to_rows(iter_rows(name, dataset))
-
-
-def _read_source(source: str, cache_dir, to_rows, features):
-    from datasets import Dataset
-
-    reader = f"{to_rows.__module__}.{to_rows.__qualname__}"  # the same file read as conversations or as text
-    files = resolve_local(source)
-    if files is not None:
-        generator, gen_kwargs = _generate_from_files, {"files": files, "to_rows": to_rows}
-        fingerprint = _hash(reader, files_fingerprint(files))
-    else:
-        hub = _load_hub(source, cache_dir)
-        generator, gen_kwargs = _generate_from_hub, {"name": source, "dataset": hub, "to_rows": to_rows}
-        fingerprint = _hash("hub", reader, source, hub._fingerprint, FORMAT_VERSION)
-    return Dataset.from_generator(
-        generator, features=features, gen_kwargs=gen_kwargs, cache_dir=cache_dir, fingerprint=fingerprint
-    )
-
-
-def _load_hub(source: str, cache_dir):
-    """``owner/name`` (its train split), or one file of it: ``owner/name/path/file.jsonl`` or the same as
-    ``hf://datasets/owner/name/path/file.jsonl``."""
-    from datasets import load_dataset
-
-    repo_id, file = hub_reference(source)  # resolve_local has checked the shape
-    if file is None:
-        args, kwargs, what = (source,), {}, f"dataset {repo_id}"
-    else:
-        data_files = source if source.startswith("hf://") else f"hf://datasets/{source}"
-        args = ("parquet" if data_files.endswith(".parquet") else "json",)
-        kwargs, what = {"data_files": data_files}, f"file {file} of dataset {repo_id}"
-    try:
-        return load_dataset(*args, split="train", cache_dir=cache_dir, **kwargs)
-    except Exception as err:  # offline, not found, gated, bad files: all mean "cannot use this source"
-        raise SFTDataError(
-            f"{source}: not a local file, directory or glob, and loading {what} from the Hugging Face Hub failed "
-            f"({type(err).__name__}: {err})"
-        ) from None
-
-
-def _subsample(raw, ratio: float, seed: int, index: int):
-    if ratio == 1.0:
-        return raw
-    rng = np.random.default_rng([seed, index])
-    repeats, fraction = divmod(ratio, 1.0)
-    n = len(raw)
-    extra = np.sort(rng.choice(n, size=round(fraction * n), replace=False))
-    indices = np.concatenate([np.tile(np.arange(n), int(repeats)), extra])
-    return raw.select(indices, new_fingerprint=_hash(raw._fingerprint, "mix", ratio, seed, index))
 
 
 def _tokenize_rows(batch, tokenizer, opts: SFTOptions, skip_invalid: bool) -> dict:
@@ -380,7 +270,7 @@ def main(argv=None) -> None:
     from transformers import AutoTokenizer
 
     source, options = args.source, {"max_length": args.max_length}
-    tokenizer_path, revision = args.tokenizer or str(BUNDLED_TOKENIZER), None
+    tokenizer_path, revision = args.tokenizer or str(BUNDLED_TOKENIZER_DIR), None
     if args.source.endswith((".yaml", ".yml")):
         from .arguments import parse_args  # here, not on top: it imports this module
 

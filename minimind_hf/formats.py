@@ -27,8 +27,6 @@ from .text_safety import strings, unsafe_character
 # ChatML control tokens. Content containing them would forge turn boundaries, so it is rejected.
 CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>")
 DATA_SUFFIXES = (".jsonl", ".json", ".parquet")
-# Bump when the canonical format changes, so cached raw datasets are rebuilt.
-FORMAT_VERSION = "2"
 
 _SHAREGPT_ROLES = {
     "human": "user",
@@ -395,7 +393,7 @@ def hub_reference(source: str) -> tuple[str, str | None] | None:
 
 def files_fingerprint(files: list[str]) -> str:
     """Content hash of data files (path, size and bytes), so edits invalidate the cache and touches don't."""
-    digest = hashlib.blake2b(f"minimind-hf-raw-v{FORMAT_VERSION}".encode(), digest_size=16)
+    digest = hashlib.blake2b(digest_size=16)
     for name in files:
         digest.update(f"\0{os.path.abspath(name)}\0{os.path.getsize(name)}\0".encode())
         with open(name, "rb") as f:

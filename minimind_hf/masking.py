@@ -20,12 +20,9 @@ from bisect import bisect_left
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import accumulate, pairwise
 
-from jinja2.runtime import LoopContext
-from transformers.utils.chat_template_utils import _cached_compile_jinja_template
-
+from .constants import IGNORE_INDEX
 from .formats import SFTDataError, dump_conversation, normalize_messages
 
 SYSTEM_PROMPTS = (
@@ -46,9 +43,6 @@ EMPTY_THINK = "<think>\n\n</think>\n\n"
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
 TURN_END = "<|im_end|>"
 TRAIN_ON = ("assistant", "last_assistant", "all")
-IGNORE_INDEX = -100
-# Bump when tokenization or masking changes, so cached datasets are rebuilt.
-MASKING_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -144,50 +138,15 @@ def render_conversation(messages, tools, tokenizer, template_kwargs, key: str, o
     if messages[0]["role"] != "system" and not is_tool_chat and add_system < opts.system_prompt_ratio:
         prompt = opts.system_prompts[int(prompt_pick * len(opts.system_prompts))]
         messages = [{"role": "system", "content": prompt}, *messages]
-    # Mirror apply_chat_template: reasoning is also offered as "thinking", which some templates read.
-    messages = [{"thinking": m["reasoning_content"], **m} if "reasoning_content" in m else m for m in messages]
-    try:
-        template = tokenizer.get_chat_template(None, tools)
-        text = _chat_template(template).render(
-            messages=messages, tools=tools, documents=None, add_generation_prompt=False, **template_kwargs
+    try:  # transformers' own renderer: its sandbox, filters and globals, and the "thinking" alias of reasoning
+        text = tokenizer.apply_chat_template(
+            messages, tools=tools, tokenize=False, add_generation_prompt=False, **template_kwargs
         )
     except Exception as err:  # jinja errors, raise_exception() in templates, missing template
         raise SFTDataError(f"chat template failed: {type(err).__name__}: {err}") from None
     if keep_think >= opts.empty_think_ratio:
         text = text.replace(ASSISTANT_HEADER + EMPTY_THINK, ASSISTANT_HEADER)
     return text
-
-
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-# The sandbox wraps these two str methods (format strings can reach attributes); every other public attribute of a
-# str or of a loop object is returned as is.
-_WRAPPED_STR_METHODS = frozenset({"format", "format_map"})
-_MISSING = object()
-
-
-@lru_cache(maxsize=16)
-def _chat_template(source: str):
-    """A chat template compiled as apply_chat_template compiles it (same sandbox, filters and globals), with exact
-    shortcuts through the sandbox's getattr: ``message.role`` on a plain dict is an item lookup (the sandbox tries the
-    attribute, fails with an exception, then indexes), and public attributes of a str (``content.strip``) or of
-    ``loop`` skip the safety checks, which pass for them anyway. Together ~40% of the rendering time."""
-    compiled = _cached_compile_jinja_template(source)  # a fresh environment, not the one apply_chat_template shares
-    environment = compiled.environment
-    sandboxed_getattr = environment.getattr
-    checked_free = (str, LoopContext)
-
-    def fast_getattr(obj, attribute):
-        kind = type(obj)
-        if kind is dict and attribute not in _DICT_ATTRIBUTES:
-            return obj[attribute] if attribute in obj else environment.undefined(obj=obj, name=attribute)
-        if kind in checked_free and attribute[:1] != "_" and attribute not in _WRAPPED_STR_METHODS:
-            value = getattr(obj, attribute, _MISSING)
-            if value is not _MISSING:
-                return value
-        return sandboxed_getattr(obj, attribute)
-
-    environment.getattr = fast_getattr
-    return compiled
 
 
 def _sample_uniforms(seed: int, key: str) -> tuple[float, float, float]:

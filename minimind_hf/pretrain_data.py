@@ -26,20 +26,20 @@ files, tokenizer and options, so a rerun tokenizes nothing.
 from __future__ import annotations
 
 import logging
+import sys
 from itertools import chain
 
 import numpy as np
 
-from .data import _hash, read_sources, tokenizer_fingerprint
+from .fingerprints import code_fingerprint, hash_parts, tokenizer_fingerprint
 from .formats import DataError
+from .sources import read_sources
 from .text_safety import unsafe_character
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DataError", "iter_texts", "load_pretrain_dataset", "pack_documents", "wrap_document"]
 
-# Bump when the tokenization or packing changes, so cached datasets are rebuilt.
-PACKING_VERSION = "1"
 # Documents per map batch: each batch's last row may be short, so large batches keep almost every row full.
 MAP_BATCH_SIZE = 10_000
 
@@ -114,7 +114,9 @@ def load_pretrain_dataset(
         fn_kwargs={"tokenizer": tokenizer, "max_length": max_length, "packing": packing},
         remove_columns=raw.column_names,
         features=Features({"input_ids": Sequence(Value("int32"))}),
-        new_fingerprint=_hash(raw._fingerprint, tokenizer_fingerprint(tokenizer), options, PACKING_VERSION),
+        new_fingerprint=hash_parts(
+            raw._fingerprint, tokenizer_fingerprint(tokenizer), options, code_fingerprint(sys.modules[__name__])
+        ),
         desc="Tokenizing and packing text" if packing else "Tokenizing text",
     )
     if len(dataset) == 0:

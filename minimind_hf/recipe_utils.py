@@ -9,9 +9,9 @@ import transformers
 from transformers import AutoModelForCausalLM, Trainer
 
 from .callbacks import SFTMetricsCallback
-from .chat import configure_generation
 from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
+from .generation import configure_generation
 from .guards import TrainingGuard, check_finite_weights, first_non_finite
 from .native import CheckpointError
 

@@ -5,6 +5,9 @@
 Trains on the bundled demo text (minimind_hf/demo_data/pretrain.jsonl, plus sft.jsonl rendered through the chat
 template, so the chat markup gets merges of its own), attaches the template from minimind_hf/chat_template.jinja and
 saves a PreTrainedTokenizerFast. Runs in about a second; the same data always gives the same tokenizer.json.
+
+Every newline stays a token of its own (`newline_alone`), so that a prompt ending in "\n" tokenizes the same alone as
+inside a training sample: see that function for why.
 """
 
 import argparse
@@ -24,6 +27,7 @@ SPECIAL_TOKENS = [
     "<|image_pad|>", "<|video_pad|>", "<|audio_start|>", "<|audio_end|>", "<|audio_pad|>", "<tts_pad>",
     "<tts_text_bos>", "<tts_text_eod>", "<tts_text_bos_single>",
 ]  # fmt: skip
+NEWLINE = "\u010a"  # "\n" in the byte-level alphabet
 # ids 21-35: plain added tokens; decoding with skip_special_tokens=True keeps them, so tool calls and reasoning show.
 TEXT_TOKENS = [
     "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>",
@@ -75,10 +79,27 @@ def train_bpe(texts: list[str]) -> Tokenizer:
     return tokenizer
 
 
+def newline_alone(tokenizer: Tokenizer) -> Tokenizer:
+    r"""Drop the merges that build a token holding a newline and anything else ("\n\n", "\n  ", ...); ids stay.
+
+    Why: every chat template prompt a runtime builds (`apply_chat_template(..., add_generation_prompt=True)`) ends in
+    "\n" — "assistant\n", "<think>\n", "</think>\n\n" — and is tokenized alone, while training tokenizes it followed
+    by the answer. The byte-level pre-tokenizer (GPT-2's regex, `\s+(?!\S)`) keeps trailing whitespace in one piece
+    at the end of a text but splits it before a word, so a merge such as "\n\n" gives a prompt ending a token training
+    never put there (the model then starts from an unseen context). Once no token holds a newline with other
+    characters, a newline always ends a token and the two tokenizations agree up to the prompt's end. MiniMind's own
+    tokenizers have no "\n\n" token, so their prompts already agree. The dropped tokens stay in the vocabulary
+    (unused) so ids, and models trained before, keep their meaning.
+    """
+    spec = json.loads(tokenizer.to_str())
+    spec["model"]["merges"] = [pair for pair in spec["model"]["merges"] if NEWLINE not in "".join(pair)]
+    return Tokenizer.from_str(json.dumps(spec, ensure_ascii=False))
+
+
 def main(data_dir: Path, output_dir: Path, template_path: Path) -> PreTrainedTokenizerFast:
     # ---- train
     chat_template = template_path.read_text(encoding="utf-8")
-    backend = train_bpe(read_texts(data_dir, chat_template))
+    backend = newline_alone(train_bpe(read_texts(data_dir, chat_template)))
 
     # ---- wrap for transformers: ChatML ids, no automatic bos/eos, the project's chat template
     tokenizer = PreTrainedTokenizerFast(

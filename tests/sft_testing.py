@@ -78,7 +78,7 @@ def make_base_model(folder: Path, config) -> Path:
     from transformers import AutoTokenizer
 
     from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindForCausalLM
-    from minimind_hf.chat import configure_generation
+    from minimind_hf.generation import configure_generation
 
     torch.manual_seed(0)
     model = MiniMindForCausalLM(config)

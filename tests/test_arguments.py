@@ -9,7 +9,8 @@ import yaml
 from sft_testing import REPO_DIR
 
 from minimind_hf import BUNDLED_TOKENIZER_DIR
-from minimind_hf.arguments import PRETRAIN_ARGUMENTS, SFT_ARGUMENTS, bf16_supported, parse_args
+from minimind_hf.arguments import PRETRAIN_ARGUMENTS, SFT_ARGUMENTS, parse_args
+from minimind_hf.hardware import bf16_supported
 
 CONFIGS = sorted((REPO_DIR / "configs").glob("*.yaml"))
 RECIPE_ARGUMENTS = {"recipes/sft.py": SFT_ARGUMENTS, "recipes/pretrain.py": PRETRAIN_ARGUMENTS}

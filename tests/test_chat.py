@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
 from minimind_hf import chat, cli
+from minimind_hf.generation import configure_generation
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_generation_config_stops_at_im_end(model_dir):
     assert generation["do_sample"] and generation["temperature"] == generation["top_p"] == 0.85
 
 
-def test_prompt_is_tokenized_as_inside_a_training_sample(loaded):
+def test_prompt_is_the_plain_template_tokenization_and_the_training_prefix(loaded):
     _, tokenizer = loaded
     messages = [{"role": "system", "content": "You are MiniMind."}, {"role": "user", "content": "德国的首都是哪里？"}]
     prompt = chat.chat_inputs(tokenizer, messages, "cpu")["input_ids"][0].tolist()
@@ -42,8 +43,9 @@ def test_prompt_is_tokenized_as_inside_a_training_sample(loaded):
     full = tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False), add_special_tokens=False).input_ids
     assert full[: len(prompt)] == prompt
     assert tokenizer.decode(prompt).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    # What any runtime (transformers generate, vLLM, llama.cpp) feeds the model: the same ids, no trick needed.
     alone = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)["input_ids"]
-    assert alone != prompt  # tokenized alone, the trailing "\n\n" merges: the case chat_inputs exists for
+    assert alone == prompt
 
 
 def test_generate_answers_is_greedy_and_restores_train_mode(loaded):
@@ -94,7 +96,7 @@ def test_sampling_flags_reach_generate(model_dir, generate_calls, capsys):
 
 
 def test_chat_decodes_in_bf16_where_the_cpu_has_it(model_dir, generate_calls):
-    from minimind_hf.arguments import bf16_supported
+    from minimind_hf.hardware import bf16_supported
 
     native_bf16 = bf16_supported(use_cpu=True)  # AMX / AVX512-BF16: this project's CPU has it
     assert chat.chat_dtype("cpu") == (torch.bfloat16 if native_bf16 else torch.float32)
@@ -183,7 +185,7 @@ def test_minimind_tokenizers_chat_and_train(era, tiny_config, tmp_path, capsys):
     reference = AutoTokenizer.from_pretrained(REFERENCE_TOKENIZERS[era])
     torch.manual_seed(0)
     model = MiniMindForCausalLM(tiny_config)
-    chat.configure_generation(model, reference)
+    configure_generation(model, reference)
     model.save_pretrained(tmp_path)
     reference.save_pretrained(tmp_path)
     model, tokenizer = AutoModelForCausalLM.from_pretrained(tmp_path).eval(), AutoTokenizer.from_pretrained(tmp_path)

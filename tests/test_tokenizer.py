@@ -439,3 +439,62 @@ def test_reference_tokenizers_load_and_render(name):
         assert text == "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n" + turns + "你好！<|im_end|>\n"
     else:  # minimind-3 renders an empty think block in every assistant turn
         assert text == turns + "<think>\n\n</think>\n\n你好！<|im_end|>\n"
+
+
+# ------------------------------------------------------------------ prompt boundary: inference context == training
+
+
+BOUNDARY_CASES = [
+    *HAND_WRITTEN,
+    [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": "\tcode:\n    indented", "reasoning_content": " r "},
+    ],
+]
+# An answer opening with two spaces: MiniMind-3's "\n\n  " token then spans the prompt's end. Its training ids stay
+# MiniMind's (the whole text tokenized at once), so only the bundled tokenizer agrees there.
+LEADING_SPACES = [{"role": "user", "content": "缩进"}, {"role": "assistant", "content": "  two spaces\n\n\nnewlines"}]
+
+
+@pytest.mark.parametrize("name", ["bundled", "minimind2", "minimind3"])
+def test_generation_prompt_is_the_training_prefix(name, sft_records):
+    """For every assistant turn, the ids training puts before it are the plain tokenization of
+    apply_chat_template(messages_before, add_generation_prompt=True): the context vLLM, llama.cpp or generate give
+    the model. The bundled tokenizer needs `newline_alone` for it (before it, 1031 of 1155 demo boundaries differed:
+    "</think>\\n\\n" ended in one "\\n\\n" token alone, in two "\\n" in training); MiniMind's agree as they are."""
+    from minimind_hf.formats import normalize_messages
+    from minimind_hf.masking import tokenize_conversation
+
+    if name == "bundled":
+        tok = AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+    elif REFERENCE_DIR is None:
+        pytest.skip("MiniMind reference tokenizers not found")
+    else:
+        tok = AutoTokenizer.from_pretrained(REFERENCE_DIR / f"{name}-tokenizer")
+    checked = 0
+    cases = [r["conversations"] for r in sft_records[::4]] + BOUNDARY_CASES + [LEADING_SPACES] * (name == "bundled")
+    for conversation in cases:
+        messages, tools = normalize_messages(conversation, None)
+        messages = json.loads(json.dumps(messages))
+        for keep_empty_think in (1.0, 0.0):
+            ids = tokenize_conversation(conversation, tok, system_prompt_ratio=0.0, empty_think_ratio=keep_empty_think)
+            ids = ids["input_ids"]
+            text = tok.decode(ids)
+            for turn, message in enumerate(messages):
+                for think in (False, True) if message["role"] == "assistant" else ():
+                    prompt = render(tok, messages[:turn], tools, add_generation_prompt=True, open_thinking=think)
+                    if text.startswith(prompt):  # else this sample's augmentation renders the turn differently
+                        prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+                        assert ids[: len(prompt_ids)] == prompt_ids, (name, prompt[-40:])
+                        checked += 1
+    assert checked > 150
+
+
+def test_no_token_holds_a_newline_with_more(tokenizer):
+    vocab = json.loads((TOKENIZER_DIR / "tokenizer.json").read_text(encoding="utf-8"))["model"]
+    assert not [pair for pair in vocab["merges"] if "\u010a" in "".join(pair)]
+    assert (
+        tokenizer("</think>\n\n", add_special_tokens=False)["input_ids"][1:]
+        == [tokenizer.convert_tokens_to_ids("\u010a")] * 2
+    )
+    assert vocab["vocab"]["\u010a\u010a"] == 331  # kept: ids do not move, so models trained before still load
