@@ -14,6 +14,7 @@ from .configuration_minimind import MiniMindConfig
 from .generation import configure_generation
 from .guards import TrainingGuard, check_finite_weights, first_non_finite
 from .native import CheckpointError
+from .shutdown import GracefulShutdown
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def load_datasets(load, tokenizer, data_args, training_args):
 def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset) -> Trainer:
     """`transformers.Trainer` with `SFTMetricsCallback` ahead of the reporting callbacks, so TensorBoard / W&B receive
     its throughput and aux-loss numbers, `TrainingGuard` (divergence stops the run) and `RunShape` (the batch shape in
-    every checkpoint)."""
+    every checkpoint) and `GracefulShutdown` (SIGTERM checkpoints the current step and exits)."""
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -87,6 +88,7 @@ def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval
     trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
     trainer.add_callback(TrainingGuard(getattr(training_args, "loss_spike_factor", None)))
     trainer.add_callback(RunShape())
+    trainer.add_callback(GracefulShutdown())
     return trainer
 
 
