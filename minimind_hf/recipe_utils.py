@@ -11,6 +11,7 @@ from transformers import AutoModelForCausalLM, Trainer
 from .callbacks import SFTMetricsCallback
 from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
+from .disk_space import disk_full_reported
 from .generation import configure_generation
 from .guards import TrainingGuard, check_finite_weights, first_non_finite
 from .native import CheckpointError
@@ -101,7 +102,8 @@ def train_and_evaluate(trainer, training_args) -> dict | None:
     if checkpoint and reached_the_end(checkpoint, args):
         logger.warning(f"Nothing to train: {checkpoint} already reached the run's last step; output_dir left as it is")
         raise SystemExit(0)
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    with disk_full_reported(args.output_dir, "a checkpoint", trainer.is_world_process_zero()):
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
     check_finite_weights(trainer.model, f"the final model to {args.output_dir}")
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
