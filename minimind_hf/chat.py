@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
 from .generation import TEMPERATURE, TOP_P
 from .guards import first_non_finite
 from .hardware import bf16_supported
+from .model_folder import check_model_folder
 from .native import CheckpointError
 
 
@@ -42,6 +43,7 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
 
         model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     else:
+        check_model_folder(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     broken = first_non_finite(model)
     if broken is not None:
