@@ -55,7 +55,7 @@ def disk_full_reported(folder, what: str, is_main_process: bool = True):
     """Run the block; a full disk under `folder` ends the process (exit 1) with one message instead of a traceback."""
     try:
         yield
-    except (OSError, RuntimeError) as err:
+    except Exception as err:  # datasets wraps the OSError in a DatasetGenerationError
         if not _no_space(err, folder):
             raise
         removed = remove_partial_checkpoints(folder) if is_main_process else []

@@ -64,7 +64,11 @@ def load_datasets(load, tokenizer, data_args, training_args):
     options; eval from ``eval_dataset_name`` or a seeded ``eval_split_ratio`` split. Rank 0 tokenizes first, the other
     ranks then read its cache."""
     options = data_args.load_options(training_args)
-    with training_args.main_process_first(desc=f"{load.__name__} {data_args.dataset_name}"):
+    cache = options.get("cache_dir") or datasets.config.HF_DATASETS_CACHE
+    with (
+        disk_full_reported(cache, "the datasets cache", is_main_process=False),
+        training_args.main_process_first(desc=f"{load.__name__} {data_args.dataset_name}"),
+    ):
         train_dataset = load(data_args.dataset_name, tokenizer, **options)
         if data_args.eval_dataset_name:
             return train_dataset, load(data_args.eval_dataset_name, tokenizer, **options)
