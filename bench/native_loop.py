@@ -6,7 +6,8 @@ What it keeps from MiniMind, line for line in spirit:
   with nothing to skip), ``DataLoader(num_workers, pin_memory=True)``;
 * optimizer: ``torch.optim.AdamW(model.parameters(), lr)`` (torch defaults: weight decay 0.01 on every parameter);
 * schedule: ``get_lr`` (cosine from ``lr`` down to ``lr / 10``, no warm-up), set by hand every step;
-* step: ``res = model(input_ids, labels=labels)``, ``loss = res.loss + res.aux_loss``, divided by the accumulation
+* step: ``res = model(input_ids, labels=labels)``, ``loss = res.loss + res.aux_loss`` (our model's training
+  ``res.loss`` is that sum), divided by the accumulation
   steps, ``GradScaler`` (active only for float16), clip at 1.0, ``zero_grad(set_to_none=True)``;
 * precision: fp32 on CPU (MiniMind's ``autocast_ctx`` is ``nullcontext()`` there), autocast to ``dtype`` on GPU.
 
@@ -118,8 +119,8 @@ def train_native(
 
             with autocast_ctx:
                 res = model(input_ids, labels=labels, **(model_kwargs or {}))
-                aux_loss = res.aux_loss if res.aux_loss is not None else 0.0
-                loss = (res.loss + aux_loss) / accumulation_steps
+                # MiniMind's `res.loss + res.aux_loss`: our training loss already adds router_aux_loss_coef · aux_loss
+                loss = res.loss / accumulation_steps
 
             scaler.scale(loss).backward()
             if (step + 1) % accumulation_steps == 0:  # MiniMind's condition, kept as is

@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 import bench_generate  # noqa: E402
+import bench_moe  # noqa: E402
 import bench_preprocess  # noqa: E402
 import bench_train  # noqa: E402
 
@@ -93,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--quick", action="store_true", help="a ~5 minute run: fewer steps, variants and repeats")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: preprocess,train,generate")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: preprocess,train,generate,moe")
     parser.add_argument(
         "--preprocess-args", default=None, help="arguments for bench_preprocess.py (default depends on --quick)"
     )
@@ -141,6 +142,10 @@ def main() -> None:
             repeats=1 if args.quick else 3,
             log=lambda s: print(s, flush=True),
         )
+    if "moe" not in skip:
+        print("MoE dispatch ...", flush=True)
+        rounds, steps = (1, 2) if args.quick else (3, 2)
+        sections["moe"] = bench_moe.run("minimind-3-moe", 4, 256, rounds, steps, log=lambda s: print(s, flush=True))
     peak = bench_train.device_peak_tflops(args.peak_tflops)
     elapsed = time.perf_counter() - started
 
@@ -237,6 +242,18 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             "the device computes it natively). Best of the repeats, runs interleaved.",
             "",
             bench_generate.format_generate_table(gen_results),
+            "",
+        ]
+    if "moe" in sections:
+        lines += [
+            "## MoE expert dispatch",
+            "",
+            "minimind-3-moe training forward+backward on one fixed batch with MiniMind's expert dispatch "
+            "(re-implemented: a boolean-mask gather/scatter per expert), this repository's previous per-expert loop, "
+            "and ours (one sort per layer, contiguous expert slices, one host sync per layer instead of one per "
+            "expert); the rest of the model is the same (bench/bench_moe.py).",
+            "",
+            sections["moe"],
             "",
         ]
     lines += [

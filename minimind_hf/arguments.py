@@ -25,6 +25,7 @@ from transformers.trainer_utils import HubStrategy, SchedulerType
 
 from .configuration_minimind import MINIMIND_PRESETS
 from .constants import BUNDLED_TOKENIZER_DIR, TOKENIZER_FILES
+from .errors import ConfigError
 from .guards import check_precision
 from .hardware import bf16_supported, has_accelerator
 from .masking import DEFAULT_EMPTY_THINK_RATIO
@@ -64,14 +65,14 @@ class ModelArguments:
 
     def __post_init__(self):
         if self.lora_r <= 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
-            raise ValueError("lora_r and lora_alpha must be positive and lora_dropout in [0, 1)")
+            raise ConfigError("lora_r and lora_alpha must be positive and lora_dropout in [0, 1)")
         if self.is_preset and self.use_peft:
-            raise ValueError(
+            raise ConfigError(
                 f"use_peft needs a trained base model, not the random-init preset {self.model_name_or_path!r}: "
                 "point model_name_or_path at a checkpoint folder or hub id"
             )
         if self.save_merged_model and not self.use_peft:
-            raise ValueError("save_merged_model only applies to LoRA runs (use_peft: true)")
+            raise ConfigError("save_merged_model only applies to LoRA runs (use_peft: true)")
         if self.is_preset and self.dtype == "auto":
             self.dtype = "float32"  # "auto" means the checkpoint's dtype, and random init has none
         if os.path.isdir(self.model_name_or_path):
@@ -122,9 +123,9 @@ class _SourceArguments:
 
     def __post_init__(self):
         if not 0 <= self.eval_split_ratio < 1:
-            raise ValueError(f"eval_split_ratio must be in [0, 1), got {self.eval_split_ratio}")
+            raise ConfigError(f"eval_split_ratio must be in [0, 1), got {self.eval_split_ratio}")
         if self.eval_split_ratio and self.eval_dataset_name:
-            raise ValueError("Set eval_split_ratio or eval_dataset_name, not both")
+            raise ConfigError("Set eval_split_ratio or eval_dataset_name, not both")
 
     @property
     def has_eval(self) -> bool:
@@ -153,14 +154,24 @@ class DataArguments(_SourceArguments):
     )
     sample_prompts_file: str | None = field(
         default=None,
-        metadata={"help": "JSONL of {prompt, reference}: print the model's answers before and after training."},
+        metadata={
+            "help": "JSONL of {prompt, reference, seen}: print the model's answers before and after training "
+            "(null: none)."
+        },
     )
     sample_max_new_tokens: int = field(default=96, metadata={"help": "Answer length for sample_prompts_file."})
+    sample_max_prompts: int = field(default=8, metadata={"help": "Answer at most this many of sample_prompts_file."})
 
     def __post_init__(self):
         super().__post_init__()
+        if self.sample_prompts_file in ("", "null", "none", "None", "false", "False"):
+            self.sample_prompts_file = None  # the command line's spelling of YAML's null
+        if self.sample_prompts_file is not None and not Path(self.sample_prompts_file).is_file():
+            raise ConfigError(
+                f"sample_prompts_file {self.sample_prompts_file}: no such file (set it to null for no sample answers)"
+            )
         if not 0 <= self.system_prompt_ratio <= 1:
-            raise ValueError(f"system_prompt_ratio must be in [0, 1], got {self.system_prompt_ratio}")
+            raise ConfigError(f"system_prompt_ratio must be in [0, 1], got {self.system_prompt_ratio}")
 
     def load_options(self, training_args: "SFTConfig") -> dict:
         """Keyword arguments of `minimind_hf.data.load_sft_dataset` for this run."""
@@ -228,7 +239,7 @@ class SFTConfig(TrainingArguments):
 
     def __post_init__(self):
         if self.max_length <= 0:
-            raise ValueError(f"max_length must be positive, got {self.max_length}")
+            raise ConfigError(f"max_length must be positive, got {self.max_length}")
         if self.resume_from_checkpoint in (True, "true", "True", "latest", "last"):
             self.resume_from_checkpoint = "latest"
         elif self.resume_from_checkpoint in (False, "false", "False", "", "none", "None"):
@@ -237,6 +248,9 @@ class SFTConfig(TrainingArguments):
             # On a CPU-only machine say so: otherwise several processes each train alone (accelerate picks
             # NOT_PARALLEL, silently) and bf16 autocast is refused.
             self.use_cpu = True
+            # accelerate imports an installed DeepSpeed whenever it unwraps a model, and DeepSpeed's device probe
+            # then warns "Setting accelerator to CPU" on every run; name the device so it does not guess.
+            os.environ.setdefault("DS_ACCELERATOR", "cpu")
         if self.bf16 is None:
             self.bf16 = bf16_supported(self.use_cpu)
         if self.use_cpu:
@@ -303,9 +317,9 @@ def _check_trackers(report_to: list[str]) -> None:
 
     for name in report_to:
         if name not in INTEGRATION_TO_CALLBACK:
-            raise ValueError(f"report_to: unknown tracker {name!r}; choose from {', '.join(INTEGRATION_TO_CALLBACK)}")
+            raise ConfigError(f"report_to: unknown tracker {name!r}; choose from {', '.join(INTEGRATION_TO_CALLBACK)}")
         if name in PIP_TRACKERS and name not in get_available_reporting_integrations():
-            raise ValueError(
+            raise ConfigError(
                 f"report_to: {name} needs the {name} package, which is not installed: `pip install {name}`, "
                 "or set report_to to tensorboard or none"
             )
@@ -329,28 +343,52 @@ def bundled_tokenizer() -> str:
 
 def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> set[str]:
     """Make the YAML's values the parser's defaults; returns the fields the YAML sets."""
+    if not Path(config_path).is_file():
+        raise ConfigError(f"{config_path}: no such config file")
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     if not isinstance(config, dict):
-        raise ValueError(f"{config_path} must hold a mapping of argument names to values")
+        raise ConfigError(f"{config_path} must hold a mapping of argument names to values")
     options = parser._option_string_actions
     defaults = {}
     for key, value in config.items():
         action = options.get(f"--{key}")
         if action is None:
-            close = difflib.get_close_matches(key, [a.dest for a in parser._actions], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"Unknown key {key!r} in {config_path}{hint}")
+            raise ConfigError(f"Unknown key {key!r} in {config_path}{_did_you_mean(key, parser)}")
         # YAML reads `1e-5` as a string (no dot): convert scalars the way the command line would.
         if isinstance(value, str) and action.type is not None:
             value = action.type(value)
         elif isinstance(value, list) and action.type is not None:
             value = [action.type(v) if isinstance(v, str) else v for v in value]
         if action.choices is not None and value not in action.choices:
-            raise ValueError(f"{key}: {value!r} in {config_path} is not one of {list(action.choices)}")
+            raise ConfigError(f"{key}: {value!r} in {config_path} is not one of {list(action.choices)}")
         action.required = False
         defaults[action.dest] = value
     parser.set_defaults(**defaults)
     return set(defaults)
+
+
+def _closest_field(name: str, parser: HfArgumentParser) -> str | None:
+    """The field `name` most likely meant: one it shortens or extends (`skip_invalid` -> `skip_invalid_samples`,
+    `lora_rank` -> `lora_r`), else the closest spelling."""
+    names = [action.dest for action in parser._actions if action.dest != "help"]
+    related = sorted(
+        (n for n in names if n.startswith(name) or name.startswith(n)), key=lambda n: abs(len(n) - len(name))
+    )
+    close = related[:1] or difflib.get_close_matches(name, names, n=1)
+    return close[0] if close else None
+
+
+def _did_you_mean(name: str, parser: HfArgumentParser) -> str:
+    close = _closest_field(name, parser)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def _unknown_arguments_message(unknown: list[str], parser: HfArgumentParser) -> str:
+    flags = [arg[2:].split("=", 1)[0].replace("-", "_") for arg in unknown if arg.startswith("--")]
+    hints = [f"--{close} for --{flag}" for flag in flags if (close := _closest_field(flag, parser))]
+    return f"Unknown command-line argument(s): {' '.join(unknown)}" + (
+        f" (did you mean {', '.join(hints)}?)" if hints else ""
+    )
 
 
 def parse_args(
@@ -362,21 +400,26 @@ def parse_args(
     parser = HfArgumentParser(dataclass_types)
     parser.allow_abbrev = False  # `--learning 1e-3` must not silently mean --learning_rate
     explicit = _set_yaml_defaults(parser, argv.pop(0)) if argv and argv[0].endswith((".yaml", ".yml")) else set()
-    model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
-        args=argv, return_remaining_strings=True, look_for_args_file=False
-    )
+    try:
+        model_args, data_args, training_args, unknown = parser.parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True, look_for_args_file=False
+        )
+    except ConfigError:
+        raise
+    except ValueError as err:  # TrainingArguments' own checks of the values given: the user's to fix too
+        raise ConfigError(str(err)) from err
     if unknown:
-        raise ValueError(f"Unknown command-line argument(s): {' '.join(unknown)}")
+        raise ConfigError(_unknown_arguments_message(unknown, parser))
     explicit |= {arg[2:].split("=", 1)[0] for arg in argv if arg.startswith("--")}
     lora_rate = training_args.lora_default_learning_rate
     if model_args.use_peft and lora_rate is not None and "learning_rate" not in explicit:
         training_args.learning_rate = lora_rate
     if training_args.eval_strategy != "no" and not data_args.has_eval:
-        raise ValueError(
+        raise ConfigError(
             f"eval_strategy={training_args.eval_strategy.value} needs eval_split_ratio or eval_dataset_name"
         )
     check_precision(model_args.dtype, training_args)
     if model_args.save_merged_model and is_deepspeed_zero3_enabled():
         # Merging reloads the base model, which in a live ZeRO-3 process would be partitioned (and can hang).
-        raise ValueError("save_merged_model does not work under ZeRO-3: run `minimind-hf merge ADAPTER OUT` after")
+        raise ConfigError("save_merged_model does not work under ZeRO-3: run `minimind-hf merge ADAPTER OUT` after")
     return model_args, data_args, training_args

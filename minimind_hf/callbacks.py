@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 from .checkpoints import checkpoint_problem, resolve_resume_checkpoint  # noqa: F401  (their old home)
 from .constants import IGNORE_INDEX
@@ -23,7 +24,8 @@ logger = logging.getLogger(__name__)
 class SFTMetricsCallback(TrainerCallback):
     """Adds to every training log, summed over all processes: `tokens_per_second` (non-padding input tokens),
     `supervised_tokens_per_second` (tokens that carry loss), `num_tokens` so far, and the MoE load-balancing loss as
-    `aux_loss` (already weighted by router_aux_loss_coef; it is part of `loss`). Adds `eval_perplexity` to eval logs.
+    `aux_loss` (unweighted, as transformers returns it; `loss` includes `router_aux_loss_coef · aux_loss`). Adds
+    `eval_perplexity` to eval logs.
 
     Counts come from forward hooks on the model, rates from the wall-clock time of the training steps in the logging
     window (evaluation and checkpoint saving excluded). Padding is the `attention_mask`'s zeros when the batch has
@@ -65,6 +67,9 @@ class SFTMetricsCallback(TrainerCallback):
             self._window[3] += 1
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
+        # A resumed run's state carries the logs so far: count on from the tokens they had seen.
+        counted = [entry["num_tokens"] for entry in state.log_history if "num_tokens" in entry]
+        self.num_tokens = counted[-1] if counted else 0
         if self.pad_token_id is None:
             self.pad_token_id = getattr(processing_class, "pad_token_id", None)
         self._hooks = [
@@ -106,6 +111,18 @@ class SFTMetricsCallback(TrainerCallback):
         logs.update(added)
         if state.log_history and added:
             state.log_history[-1].update(added)
+
+
+class LossProgressCallback(ProgressCallback):
+    """transformers' progress bar with the latest loss, eval loss and learning rate beside it (the log lines stay)."""
+
+    SHOWN = ("loss", "eval_loss", "learning_rate")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        super().on_log(args, state, control, logs=logs, **kwargs)
+        if self.training_bar is not None and any(key in (logs or {}) for key in self.SHOWN):
+            self._postfix = {**getattr(self, "_postfix", {}), **{k: f"{logs[k]:.4g}" for k in self.SHOWN if k in logs}}
+            self.training_bar.set_postfix(self._postfix, refresh=True)
 
 
 # ------------------------------------------------------------------------------------------------ model card, push
@@ -201,7 +218,7 @@ def write_model_card(
         f"warmup {args.warmup_steps}",
         "batch": f"{args.per_device_train_batch_size} per device x {args.gradient_accumulation_steps} accumulation x "
         f"{args.world_size} processes = {args.train_batch_size * args.gradient_accumulation_steps * args.world_size}",
-        "epochs / steps": f"{args.num_train_epochs:g} / {state.global_step}",
+        "epochs / steps": f"{state.epoch or 0:.3g} / {state.global_step} (as run)",
         "optimizer": f"{args.optim.value}, weight decay {args.weight_decay}, max grad norm {args.max_grad_norm}",
         "precision": "bf16 autocast" if args.bf16 else "fp32",
         "seed": args.seed,

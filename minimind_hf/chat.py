@@ -1,6 +1,6 @@
 """Chat with a trained MiniMind: streaming, multi-turn, through `model.generate` and the chat template.
 
-    python -m minimind_hf.chat outputs/minimind-tiny-sft                       # interactive; /clear, /exit
+    python -m minimind_hf.chat outputs/minimind-tiny-sft                       # interactive; /clear, exit, Ctrl-C
     python -m minimind_hf.chat outputs/minimind-tiny-sft --prompt "你好" --greedy
     python -m minimind_hf.chat outputs/lora-adapter --system "You are MiniMind." --temperature 0.7
 
@@ -9,15 +9,18 @@ A folder holding a LoRA adapter (adapter_config.json) is loaded with its base mo
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, TextStreamer
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextStreamer
 
+from .errors import user_errors
 from .generation import TEMPERATURE, TOP_P
 from .guards import first_non_finite
 from .hardware import bf16_supported
+from .locations import check_pretrained
 from .model_folder import check_model_folder
 from .native import CheckpointError
 
@@ -36,6 +39,7 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
     `chat_dtype(device, dtype)`."""
     import minimind_hf  # noqa: F401  (registers MiniMind with the Auto classes)
 
+    check_pretrained(path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = chat_dtype(device, dtype)
     if Path(path, "adapter_config.json").is_file():
@@ -56,7 +60,7 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
 
 
 def read_prompts(path: str) -> list[dict]:
-    """JSONL of {"prompt": ..., "reference": ...} (reference optional)."""
+    """JSONL of {"prompt": ..., "reference": ..., "seen": true/false} (reference and seen optional)."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line.strip()]
 
@@ -88,7 +92,10 @@ def format_answers(samples: list[dict], answers: list[str], before: list[str] | 
     """Prompt, reference, and the model's answer (and its answer before training) per sample."""
     blocks = []
     for i, (sample, answer) in enumerate(zip(samples, answers, strict=True)):
-        lines = [f"[{i + 1}] prompt:    {sample['prompt']}"]
+        seen = {True: " (in the training data)", False: " (held out: not in the training data)"}.get(
+            sample.get("seen"), ""
+        )
+        lines = [f"[{i + 1}] prompt:    {sample['prompt']}{seen}"]
         if before is not None:
             lines.append(f"    before:    {_shorten(before[i])!r}")
         lines.append(f"    model:     {answer!r}")
@@ -102,7 +109,31 @@ def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _answer(model, tokenizer, messages, args) -> str:
+class StopOnInterrupt(StoppingCriteria):
+    """Ctrl-C while an answer streams ends that answer (generate returns what it has) instead of the session; a
+    second Ctrl-C during the same answer interrupts as usual."""
+
+    def __init__(self):
+        self.interrupted = False
+
+    def __call__(self, input_ids, scores, **kwargs) -> bool:
+        return self.interrupted
+
+    def __enter__(self):
+        self.interrupted = False
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, signum, frame):
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+
+def _answer(model, tokenizer, messages, args, stop: StopOnInterrupt | None = None) -> str:
     inputs = chat_inputs(tokenizer, messages, model.device, think=args.think)
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
@@ -114,13 +145,19 @@ def _answer(model, tokenizer, messages, args) -> str:
             streamer=streamer,
             max_new_tokens=args.max_new_tokens,
             repetition_penalty=args.repetition_penalty,
+            stopping_criteria=StoppingCriteriaList([stop] if stop is not None else []),
             **sampling,
         )
     text = tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     return text.split("</think>")[-1].strip()  # history keeps the answer, as the template re-renders reasoning
 
 
-def main(argv: list[str] | None = None) -> None:
+EXIT_COMMANDS = ("/exit", "/quit", "exit", "quit")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 after /exit, exit, quit or Ctrl-D; 130 after Ctrl-C at the prompt; 1 for a model that cannot
+    be loaded (via `minimind_hf.errors.user_errors`); 2 for bad arguments."""
     parser = argparse.ArgumentParser(prog="minimind-hf chat", description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="Output folder of recipes/sft.py (full model or LoRA adapter) or a hub id")
     parser.add_argument("--prompt", help="Answer this one prompt and exit")
@@ -148,27 +185,42 @@ def main(argv: list[str] | None = None) -> None:
     system = [{"role": "system", "content": args.system}] if args.system else []
     if args.prompt is not None:
         _answer(model, tokenizer, [*system, {"role": "user", "content": args.prompt}], args)
-        return
+        return 0
 
-    print(f"Chatting with {args.model}. /clear starts over, /exit (or Ctrl-D) quits.", file=sys.stderr)
-    history = []
+    print(
+        f"Chatting with {args.model}. /clear starts over; exit, /exit or Ctrl-D quits; Ctrl-C stops an answer.",
+        file=sys.stderr,
+    )
+    history, stop = [], StopOnInterrupt()
     while True:
         try:
             user = input("\nuser> ").strip()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             print(file=sys.stderr)
-            return
-        if user in ("/exit", "/quit"):
-            return
+            return 0
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            return 130
+        if user in EXIT_COMMANDS:
+            return 0
         if user == "/clear":
             history = []
+            print("(conversation cleared: the next message starts a new one)", file=sys.stderr)
+            continue
+        if user.startswith("/"):
+            print(f"(unknown command {user}: /clear, /exit)", file=sys.stderr)
             continue
         if not user:
             continue
         history.append({"role": "user", "content": user})
         print("assistant> ", end="", flush=True)
-        history.append({"role": "assistant", "content": _answer(model, tokenizer, [*system, *history], args)})
+        with stop:
+            answer = _answer(model, tokenizer, [*system, *history], args, stop)
+        if stop.interrupted:
+            print("\n(answer stopped; the conversation continues with what was said so far)", file=sys.stderr)
+        history.append({"role": "assistant", "content": answer})
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors("minimind-hf chat"):
+        sys.exit(main())

@@ -20,12 +20,14 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
+from .errors import UserError
+
 logger = logging.getLogger(__name__)
 
 TRAINER_STATE = "trainer_state.json"
 
 
-class CheckpointNotResumable(ValueError):
+class CheckpointNotResumable(UserError, ValueError):
     """The checkpoint asked for (or every one in output_dir) cannot continue this run; the message says why."""
 
 

@@ -92,6 +92,9 @@ class MiniMindConfig(PreTrainedConfig):
         router_aux_loss_coef (`float`): load-balancing loss weight; `coef·aux` is added to the loss in training.
         aux_loss_type (`"batch"` | `"sequence"`): minimind-3's loss over all tokens of the batch, or MiniMind2's
             DeepSeek-style loss averaged over sequences.
+        output_router_logits (`bool`, MoE configs only): return `router_logits` and `aux_loss` from every forward,
+            as transformers' MoE configs do (TRL keys its MoE support off this attribute). Training with labels
+            computes them either way. Dense configs do not carry the attribute, so peers don't take them for MoE.
 
     Use `MiniMindConfig.from_preset(name, **overrides)` for the released sizes (see `MINIMIND_PRESETS`).
     """
@@ -142,6 +145,10 @@ class MiniMindConfig(PreTrainedConfig):
             raise ValueError(f"aux_loss_type must be 'batch' or 'sequence', got {self.aux_loss_type!r}")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+        if self.use_moe:
+            kwargs.setdefault("output_router_logits", False)
+        else:
+            kwargs.pop("output_router_logits", None)
         rope = self.rope_parameters or kwargs.get("rope_scaling") or {}
         if self.inference_rope_scaling and rope.get("rope_type", rope.get("type")) != "yarn":
             theta = rope.get("rope_theta", kwargs.get("rope_theta", self.default_theta))

@@ -45,7 +45,9 @@ from transformers import (
 
 from .configuration_minimind import MINIMIND_PRESETS, MiniMindConfig
 from .constants import TOKENIZER_FILES
+from .errors import user_errors
 from .generation import configure_generation
+from .locations import check_pretrained
 from .modeling_minimind import MiniMindForCausalLM
 from .native import (
     CARRIED_FIELDS,
@@ -88,6 +90,8 @@ class Checkpoint:
 def read_checkpoint(path, preset: str | None = None, base=None, **overrides) -> Checkpoint:
     """Any supported INPUT as a checked `Checkpoint`. `overrides` are config fields the tensors cannot show."""
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder ({path.absolute()} is missing)")
     if path.is_file():
         state, defaults, tokenizer_dir, generation_config = load_native(path), {}, None, None
     elif (path / "adapter_config.json").is_file():
@@ -192,9 +196,10 @@ def _merge_lora(adapter_dir: Path, base, preset, overrides) -> Checkpoint:
     base = base or json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
     if not base:
         raise CheckpointError(f"{adapter_dir}: adapter_config.json names no base model; pass --base PATH")
-    if not Path(base).exists():  # a hub id: fetch the base folder (fails clearly when offline)
+    if not Path(base).exists():  # a hub id: fetch the base folder
         from huggingface_hub import snapshot_download
 
+        check_pretrained(base, what=f"base model of {adapter_dir}")
         base = snapshot_download(base)
     ckpt = read_checkpoint(base, preset, **overrides)
     model = MiniMindForCausalLM(ckpt.config)
@@ -257,6 +262,7 @@ def convert(
     base=None,
     *,
     no_tokenizer=False,
+    allow_tokenizer_era_mismatch=False,
     **overrides,
 ) -> Path:
     """Python entry point of `minimind-hf convert` (same arguments, `overrides` as config fields)."""
@@ -267,6 +273,8 @@ def convert(
         raise CheckpointError("OUTPUT must differ from INPUT")
     if to == "native" and output_path.suffix != ".pth":
         raise CheckpointError(f"--to native writes one .pth file (e.g. out/full_sft_768.pth), got {output_path}")
+    if tokenizer:
+        check_pretrained(str(tokenizer), what="--tokenizer")
     if to != "gguf" and dtype in ("f32", "f16", "bf16", "q8_0"):
         raise CheckpointError(f"--dtype {dtype} is a GGUF type; for --to {to} use float32, float16 or bfloat16")
     if to == "gguf" and output_path.suffix != ".gguf":
@@ -294,6 +302,8 @@ def convert(
     config = copy.deepcopy(ckpt.config)
     tokenizer_dir = tokenizer or ckpt.tokenizer_dir
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir)) if tokenizer_dir else None
+    if tokenizer and tok is not None and not allow_tokenizer_era_mismatch:
+        _refuse_other_era_tokenizer(tok, tokenizer, config, input_path)
     if tok is not None:
         if len(tok) > config.vocab_size:
             raise CheckpointError(f"{tokenizer_dir} has {len(tok)} tokens but the model embeds {config.vocab_size}")
@@ -334,6 +344,28 @@ def convert(
     return output_path
 
 
+def tokenizer_era(tok) -> str | None:
+    """The MiniMind release a tokenizer belongs to: MiniMind-3's (Qwen-style specials from id 3, `<think>`) or
+    MiniMind2's (bytes from id 3); None for any other tokenizer."""
+    vocab = tok.get_vocab()
+    if vocab.get("<|im_start|>") != 1 or vocab.get("<|im_end|>") != 2:
+        return None
+    return "MiniMind-3" if "<think>" in vocab else "MiniMind2"
+
+
+def _refuse_other_era_tokenizer(tok, tokenizer_dir, config, input_path) -> None:
+    """The two releases' vocabularies share size and chat tokens but map every other id differently: a model with
+    the other era's tokenizer loads, and then reads and writes garbage."""
+    model_era = "MiniMind-3" if config.qk_norm else "MiniMind2"  # qk-norm arrived with MiniMind-3
+    token_era = tokenizer_era(tok)
+    if token_era is not None and token_era != model_era:
+        raise CheckpointError(
+            f"{input_path} is a {model_era}-era model (qk_norm={config.qk_norm}) but --tokenizer {tokenizer_dir} is "
+            f"{token_era}'s tokenizer; their vocabularies differ. Pass the tokenizer of {model_era}'s model/ folder, "
+            "or --allow-tokenizer-era-mismatch if this model really was trained with that tokenizer."
+        )
+
+
 # ------------------------------------------------------------------------------------------------------------ CLI
 
 
@@ -347,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     shipped = parser.add_mutually_exclusive_group()
     shipped.add_argument("--tokenizer", help="tokenizer folder to ship (default: the input folder's own)")
     shipped.add_argument("--no-tokenizer", action="store_true", help="write a folder without tokenizer (weights only)")
+    parser.add_argument(
+        "--allow-tokenizer-era-mismatch",
+        action="store_true",
+        help="ship --tokenizer even though it belongs to the other MiniMind era than the model (refused by default)",
+    )
     parser.add_argument("--preset", choices=sorted(MINIMIND_PRESETS), help="defaults for what the tensors cannot show")
     parser.add_argument("--num-attention-heads", type=int, help="needed without qk-norm if not 8 (every release)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=f"one of {CARRIED_FIELDS}")
@@ -369,13 +406,30 @@ def main(argv=None) -> int:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
-    try:
-        convert(args.input, args.output, args.to, args.tokenizer, args.preset, args.dtype, args.base,
-                no_tokenizer=args.no_tokenizer, **overrides)  # fmt: skip
-    except CheckpointError as err:
-        sys.exit(f"minimind-hf convert: error: {err}")
+    convert(args.input, args.output, args.to, args.tokenizer, args.preset, args.dtype, args.base,
+            no_tokenizer=args.no_tokenizer, allow_tokenizer_era_mismatch=args.allow_tokenizer_era_mismatch,
+            **overrides)  # fmt: skip
     return 0
 
 
+def merge_main(argv=None) -> int:
+    """`minimind-hf merge ADAPTER_DIR OUT_DIR [--base BASE]`: a LoRA adapter folder and its base -> one full model."""
+    parser = argparse.ArgumentParser(prog="minimind-hf merge", description=merge_main.__doc__)
+    parser.add_argument("adapter", help="a LoRA adapter folder (adapter_config.json), e.g. a use_peft run's output")
+    parser.add_argument("output", help="folder for the merged model")
+    parser.add_argument("--base", help="base model (default: the adapter's base_model_name_or_path)")
+    args = parser.parse_args(argv)
+    adapter = Path(args.adapter)
+    if not adapter.exists():
+        raise CheckpointError(f"{adapter}: no such folder ({adapter.absolute()} is missing)")
+    if not (adapter / "adapter_config.json").is_file():
+        raise CheckpointError(
+            f"{adapter} is not a LoRA adapter folder (no adapter_config.json), so there is nothing to merge; a full "
+            "model folder is used as it is, or converted with `minimind-hf convert`"
+        )
+    return main([args.adapter, args.output, "--to", "hf", *(["--base", args.base] if args.base else [])])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    with user_errors("minimind-hf convert"):
+        sys.exit(main())

@@ -21,8 +21,9 @@ import numpy as np
 
 from . import formats, masking
 from .constants import BUNDLED_TOKENIZER_DIR, IGNORE_INDEX
+from .errors import user_errors
 from .fingerprints import code_fingerprint, hash_parts, tokenizer_fingerprint
-from .formats import SFTDataError, iter_conversations
+from .formats import SKIP_INVALID_HINT, SFTDataError, iter_conversations
 from .masking import (
     DEFAULT_EMPTY_THINK_RATIO,
     SYSTEM_PROMPTS,
@@ -175,7 +176,7 @@ def _tokenize_rows(batch, tokenizer, opts: SFTOptions, skip_invalid: bool) -> di
         if token is not None:
             result = SFTDataError(f"contains the tokenizer's special token {token}, which text must not forge")
         if isinstance(result, SFTDataError) and not skip_invalid:
-            raise SFTDataError(f"{location}: {result}  (pass skip_invalid=True to skip bad records)")
+            raise SFTDataError(f"{location}: {result}\n  ({SKIP_INVALID_HINT})")
         if result is None or isinstance(result, SFTDataError):
             result, status = {"input_ids": [], "labels": [], "num_supervised": 0, "truncated": False}, INVALID
         else:
@@ -252,8 +253,8 @@ def _partial(tokenizer, ids) -> bool:
     return tokenizer.decode(ids, skip_special_tokens=False).endswith("\ufffd")
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m minimind_hf.data", description="Inspect SFT preprocessing.")
+def main(argv=None, prog: str = "python -m minimind_hf.data") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description="Inspect SFT preprocessing.")
     commands = parser.add_subparsers(dest="command", required=True)
     inspect = commands.add_parser("inspect", help="print samples with their supervised tokens marked, then stats")
     inspect.add_argument("source", help="a data file / dir / glob / mixture, or a recipe YAML with dataset_name")
@@ -265,9 +266,12 @@ def main(argv=None) -> None:
     inspect.add_argument("--colour", choices=("auto", "always", "never"), default="auto")
     inspect.add_argument("--tokens", action="store_true", help="also list every token: position, id, supervised (*)")
     inspect.add_argument("--cache-dir", help="datasets cache folder (default: datasets' own)")
+    inspect.add_argument("--skip-invalid", action="store_true", help="skip (and count) malformed records, not fail")
     args = parser.parse_args(argv)
 
     from transformers import AutoTokenizer
+
+    from .locations import check_pretrained
 
     source, options = args.source, {"max_length": args.max_length}
     tokenizer_path, revision = args.tokenizer or str(BUNDLED_TOKENIZER_DIR), None
@@ -276,15 +280,14 @@ def main(argv=None) -> None:
 
         # The recipe's own parsing, so samples and statistics are what training gets (its defaults included).
         overrides = ["--max_length", str(args.max_length)] if args.max_length else []
-        try:
-            model_args, data_args, training_args = parse_args([args.source, *overrides])
-        except ValueError as err:
-            parser.error(str(err))
+        model_args, data_args, training_args = parse_args([args.source, *overrides])
         source, options = data_args.dataset_name, data_args.load_options(training_args)
         if not args.tokenizer:
             tokenizer_path, revision = model_args.tokenizer_name_or_path, model_args.model_revision
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    check_pretrained(tokenizer_path, revision, "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, revision=revision)
+    options["skip_invalid"] = options.get("skip_invalid", False) or args.skip_invalid
     dataset, stats = load_sft_dataset(source, tokenizer, cache_dir=args.cache_dir, return_stats=True, **options)
     colour = args.colour == "always" or (args.colour == "auto" and sys.stdout.isatty())
     legend = "supervised tokens highlighted" if colour else "supervised tokens inside [[ ]]"
@@ -300,4 +303,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors("minimind-hf inspect"):
+        main()

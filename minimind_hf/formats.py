@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import UserError
 from .text_safety import strings, unsafe_character
 
 # ChatML control tokens. Content containing them would forge turn boundaries, so it is rejected.
@@ -42,12 +43,19 @@ _SHAREGPT_ROLES = {
 _CHAT_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A problem with input data, SFT conversations or pretraining text. The message names the file and line (or
     row) it comes from."""
 
 
 SFTDataError = DataError  # the name the SFT pipeline and its users know it by
+
+
+# What a user passes to skip bad records instead of failing, in each place they meet such an error.
+SKIP_INVALID_HINT = (
+    "to skip bad records: skip_invalid_samples: true in the recipe YAML or --skip_invalid_samples true, "
+    "--skip-invalid for minimind-hf inspect, skip_invalid=True in Python"
+)
 
 
 # --------------------------------------------------------------------------------------------------- records
@@ -216,6 +224,15 @@ def iter_file(path: str) -> Iterator[tuple[str, object]]:
         yield path, SFTDataError(f"{path}: unsupported file type (expected one of {', '.join(DATA_SUFFIXES)})")
 
 
+def _json_problem(err: json.JSONDecodeError) -> str:
+    """What the decoder wanted and the text where it stopped: "Expecting ',' delimiter at '"b": 2}'"."""
+    line_start = err.doc.rfind("\n", 0, err.pos) + 1
+    where = err.doc[err.pos : err.pos + 30].split("\n")[0].rstrip()
+    if not where:
+        return f"{err.msg} at the end of {'the line' if err.pos > line_start else 'an empty line'}"
+    return f"{err.msg} at {where!r}" + (" (the start of the line)" if err.pos == line_start else "")
+
+
 def _iter_jsonl(path: str) -> Iterator[tuple[str, object]]:
     seen_any = False
     with open(path, "rb") as f:
@@ -234,7 +251,7 @@ def _iter_jsonl(path: str) -> Iterator[tuple[str, object]]:
             try:
                 yield location, json.loads(text)
             except json.JSONDecodeError as err:
-                yield location, SFTDataError(f"{location}: malformed JSON ({err.msg} at column {err.colno})")
+                yield location, SFTDataError(f"{location}: malformed JSON, {_json_problem(err)}")
             except RecursionError:
                 yield location, SFTDataError(f"{location}: JSON nested too deeply to read")
     if not seen_any:
@@ -258,7 +275,7 @@ def _iter_json(path: str) -> Iterator[tuple[str, object]]:
         elif not raw.strip():
             yield path, SFTDataError(f"{path}: file is empty")
         else:
-            yield path, SFTDataError(f"{path}: malformed JSON ({err.msg} at line {err.lineno} column {err.colno})")
+            yield path, SFTDataError(f"{path}:{err.lineno}: malformed JSON, {_json_problem(err)}")
         return
     if isinstance(data, dict):  # a single conversation
         data = [data]

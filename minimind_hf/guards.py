@@ -15,23 +15,25 @@ import torch
 import torch.distributed as dist
 from transformers import TrainerCallback
 
+from .errors import ConfigError, UserError
+
 # Steps of loss history the spike guard compares against (and waits for before it judges).
 SPIKE_WINDOW = 20
 
 
-class TrainingStopped(RuntimeError):
+class TrainingStopped(UserError, RuntimeError):
     """Training was stopped on purpose: the message says why, where, and how to go on (no traceback needed)."""
 
 
 def check_precision(model_dtype: str, training_args) -> None:
     """float16 trains only on a GPU, with mixed precision and loss scaling: refuse it elsewhere, up front."""
     if training_args.use_cpu and training_args.fp16:
-        raise ValueError(
+        raise ConfigError(
             "fp16: float16 mixed precision needs a GPU; on CPU it would be ignored. Use bf16: true (on CPUs with "
             "AMX/AVX512-BF16) or leave both off for fp32"
         )
     if training_args.use_cpu and model_dtype == "float16":
-        raise ValueError(
+        raise ConfigError(
             "dtype: float16 weights overflow to NaN within a few steps on CPU (no loss scaling). Use dtype float32 "
             "(bf16 autocast comes from bf16: true), or bfloat16"
         )

@@ -5,7 +5,6 @@ file next to a checkpoint for `trust_remote_code=True` loading.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -15,18 +14,13 @@ from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.masking_utils import create_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPast, MoeCausalLMOutputWithPast
+from transformers.modeling_outputs import MoeCausalLMOutputWithPast, MoeModelOutputWithPast
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs, maybe_install_capturing_hooks
 
 from .configuration_minimind import MiniMindConfig
-
-
-@dataclass
-class MiniMindModelOutputWithPast(BaseModelOutputWithPast):
-    """`BaseModelOutputWithPast` plus the summed, coefficient-weighted MoE load-balancing loss (None when dense)."""
-
-    aux_loss: torch.FloatTensor | None = None
 
 
 class MiniMindRMSNorm(nn.Module):
@@ -61,17 +55,20 @@ class MiniMindMLP(nn.Module):
 class MiniMindSparseMoeBlock(nn.Module):
     """Softmax router over `num_experts`, top-k (renormalised if `norm_topk_prob`), plus always-on shared experts.
 
-    Returns the output and the weighted load-balancing loss (`router_aux_loss_coef · aux`; zero outside training, as in
-    MiniMind). `aux_loss_type="batch"` is minimind-3's `E · Σ_e load_e · mean_prob_e` over all tokens of the batch
-    (load_e = fraction of tokens that picked e, summed over the k slots); `"sequence"` is MiniMind2's DeepSeek-style
-    loss: the same product per sequence with load normalised by `seq_len · k / E`, averaged over sequences.
+    Returns the output and the router logits `(batch·seq, num_experts)`, from which the causal-LM head computes the
+    load-balancing loss (`load_balancing_loss_func`), as transformers' MoE models do.
+
+    Dispatch: the token-expert pairs are sorted by expert once and each expert runs on its contiguous slice, so a
+    layer costs one host sync (the slice sizes) instead of one per expert, and every expert stays in the autograd graph
+    even when it gets no token (DDP without `find_unused_parameters` needs its zero gradient). Slices of
+    data-dependent size cannot be traced, so under `torch.compile` / `torch.export` every expert runs on every token
+    and the routing weights (zero for the experts a token did not pick) combine them: static shapes, same result.
     """
 
     def __init__(self, config: MiniMindConfig):
         super().__init__()
         self.num_experts, self.top_k = config.num_experts, config.num_experts_per_tok
         self.norm_topk_prob = config.norm_topk_prob
-        self.aux_loss_coef, self.aux_loss_type = config.router_aux_loss_coef, config.aux_loss_type
         self.gate = nn.Linear(config.hidden_size, config.num_experts, bias=False)
         size = config.moe_intermediate_size
         self.experts = nn.ModuleList(MiniMindMLP(config, size) for _ in range(config.num_experts))
@@ -81,35 +78,35 @@ class MiniMindSparseMoeBlock(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch_size, seq_len, hidden_size = hidden_states.shape
         x = hidden_states.reshape(-1, hidden_size)
-        router_probs = F.softmax(self.gate(x), dim=-1, dtype=torch.float32)
-        topk_weight, topk_idx = torch.topk(router_probs, self.top_k, dim=-1)
+        router_logits = self.gate(x)
+        routing_weights = F.softmax(router_logits, dim=-1, dtype=torch.float32)
+        topk_weight, topk_idx = torch.topk(routing_weights, self.top_k, dim=-1)
         if self.norm_topk_prob:
             topk_weight = topk_weight / (topk_weight.sum(dim=-1, keepdim=True) + 1e-20)
-
-        out = torch.zeros_like(x)
-        for e, expert in enumerate(self.experts):
-            token_idx, slot = torch.where(topk_idx == e)
-            if token_idx.numel() > 0:
-                weight = topk_weight[token_idx, slot, None]
-                out.index_add_(0, token_idx, (expert(x[token_idx]) * weight).to(out.dtype))
-            elif self.training:
-                # Keep idle experts in the graph so DDP without find_unused_parameters still gets their (zero) grads.
-                out = out + 0.0 * sum(p.sum() for p in expert.parameters())
+        if torch.compiler.is_compiling():
+            out = self._dispatch_static(x, topk_idx, topk_weight)
+        else:
+            out = self._dispatch_sorted(x, topk_idx, topk_weight)
         for expert in getattr(self, "shared_experts", []):
             out = out + expert(x)
+        return out.view(batch_size, seq_len, hidden_size), router_logits
 
-        aux_loss = router_probs.new_zeros(())
-        if self.training and self.aux_loss_coef > 0:
-            if self.aux_loss_type == "sequence":
-                counts = F.one_hot(topk_idx.view(batch_size, -1), self.num_experts).sum(1).float()
-                load = counts * self.num_experts / (seq_len * self.top_k)
-                mean_probs = router_probs.view(batch_size, seq_len, -1).mean(1)
-                aux_loss = (load * mean_probs).sum(-1).mean()
-            else:
-                load = F.one_hot(topk_idx, self.num_experts).float().mean(0).sum(0)
-                aux_loss = (load * router_probs.mean(0)).sum() * self.num_experts
-            aux_loss = aux_loss * self.aux_loss_coef
-        return out.view(batch_size, seq_len, hidden_size), aux_loss
+    def _dispatch_sorted(self, x, topk_idx, topk_weight):
+        flat_idx = topk_idx.reshape(-1)
+        order = flat_idx.argsort(stable=True)
+        token_idx = order // self.top_k
+        sizes = torch.bincount(flat_idx, minlength=self.num_experts).tolist()
+        chunks = x[token_idx].split(sizes)
+        y = torch.cat([expert(chunk) for expert, chunk in zip(self.experts, chunks, strict=True)])
+        y = (y * topk_weight.reshape(-1)[order, None]).to(x.dtype)
+        return torch.zeros_like(x).index_add_(0, token_idx, y)
+
+    def _dispatch_static(self, x, topk_idx, topk_weight):
+        weights = x.new_zeros(x.shape[0], self.num_experts).scatter_add(1, topk_idx, topk_weight.to(x.dtype))
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            out = out + expert(x) * weights[:, e, None]
+        return out
 
 
 class MiniMindRotaryEmbedding(nn.Module):
@@ -233,16 +230,19 @@ class MiniMindDecoderLayer(GradientCheckpointingLayer):
         past_key_values: Cache | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns the hidden states and the MoE router logits (None when dense). The router logits leave through the
+        layer's output, not a hook inside it: under reentrant gradient checkpointing only the layer's outputs keep
+        their autograd graph, and the load-balancing loss needs it."""
         residual = hidden_states
         hidden_states, _ = self.self_attn(
             self.input_layernorm(hidden_states), position_embeddings, attention_mask, past_key_values, **kwargs
         )
         hidden_states = residual + hidden_states
         mlp_output = self.mlp(self.post_attention_layernorm(hidden_states))
-        aux_loss = None
+        router_logits = None
         if isinstance(mlp_output, tuple):
-            mlp_output, aux_loss = mlp_output
-        return hidden_states + mlp_output, aux_loss
+            mlp_output, router_logits = mlp_output
+        return hidden_states + mlp_output, router_logits
 
 
 class MiniMindPreTrainedModel(PreTrainedModel):
@@ -256,6 +256,22 @@ class MiniMindPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    _can_compile_fullgraph = True
+    # Filled by forward hooks when `output_hidden_states` / `output_attentions` / `output_router_logits` is set in the
+    # call or the config (transformers' `capture_outputs`, as in qwen3_moe).
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(MiniMindDecoderLayer, index=0),
+        "attentions": OutputRecorder(MiniMindAttention, index=1),
+        "router_logits": OutputRecorder(MiniMindDecoderLayer, index=1),
+    }
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Lists `AutoModel` in the saved `auto_map` too (vLLM's Transformers backend and feature extraction load the
+        backbone through it), whichever of the two classes is saved."""
+        if type(self)._auto_class is not None:
+            auto_map = getattr(self.config, "auto_map", None) or {}
+            self.config.auto_map = {**auto_map, "AutoModel": "modeling_minimind.MiniMindModel"}
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
 
 class MiniMindModel(MiniMindPreTrainedModel):
@@ -267,7 +283,11 @@ class MiniMindModel(MiniMindPreTrainedModel):
         self.rotary_emb = MiniMindRotaryEmbedding(config)
         self.gradient_checkpointing = False
         self.post_init()
+        # Up front rather than on the first request: lazy installation takes a lock that torch.compile cannot trace,
+        # and MoE training requests router logits on every step. The hooks are idle unless outputs are requested.
+        maybe_install_capturing_hooks(self)
 
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -276,12 +296,14 @@ class MiniMindModel(MiniMindPreTrainedModel):
         past_key_values: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        output_hidden_states: bool | None = None,
         **kwargs,
-    ) -> MiniMindModelOutputWithPast:
+    ) -> MoeModelOutputWithPast:
+        """`hidden_states`, `attentions` (eager attention only) and, for MoE, `router_logits` are recorded when asked
+        for with `output_hidden_states` / `output_attentions` / `output_router_logits` (call or config);
+        `return_dict=False` (call or config) returns a tuple."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Specify exactly one of input_ids or inputs_embeds")
-        if use_cache is None:
+        if use_cache is None:  # unlike transformers' config default, no cache is built in training
             use_cache = self.config.use_cache and not self.training
         if self.gradient_checkpointing and self.training:
             use_cache = False
@@ -300,12 +322,8 @@ class MiniMindModel(MiniMindPreTrainedModel):
 
         hidden_states = F.dropout(inputs_embeds, p=self.config.dropout, training=self.training)
         position_embeddings = self.rotary_emb(hidden_states, position_ids)
-        all_hidden_states = () if output_hidden_states else None
-        aux_loss = hidden_states.new_zeros((), dtype=torch.float32)
         for decoder_layer in self.layers:
-            if output_hidden_states:
-                all_hidden_states += (hidden_states,)
-            hidden_states, layer_aux_loss = decoder_layer(
+            hidden_states, _ = decoder_layer(
                 hidden_states,
                 attention_mask=causal_mask,
                 position_embeddings=position_embeddings,
@@ -313,17 +331,44 @@ class MiniMindModel(MiniMindPreTrainedModel):
                 position_ids=position_ids,
                 **kwargs,
             )
-            if layer_aux_loss is not None:
-                aux_loss = aux_loss + layer_aux_loss
-        hidden_states = self.norm(hidden_states)
-        if output_hidden_states:
-            all_hidden_states += (hidden_states,)
-        return MiniMindModelOutputWithPast(
-            last_hidden_state=hidden_states,
-            past_key_values=past_key_values if use_cache else None,
-            hidden_states=all_hidden_states,
-            aux_loss=aux_loss if self.config.use_moe else None,
+        return MoeModelOutputWithPast(
+            last_hidden_state=self.norm(hidden_states), past_key_values=past_key_values if use_cache else None
         )
+
+
+def load_balancing_loss_func(
+    router_logits: tuple[torch.Tensor, ...],
+    num_experts: int,
+    top_k: int,
+    aux_loss_type: str,
+    attention_mask: torch.Tensor,
+) -> torch.Tensor:
+    """MiniMind's router load-balancing loss, summed over the MoE layers (not yet weighted by `router_aux_loss_coef`).
+
+    `router_logits`: one `(batch·seq, num_experts)` tensor per layer; `attention_mask`: `(batch, ≥seq)`, 1 for the
+    tokens that count (all ones reproduces MiniMind's loop, which sends no mask, so padding counts there). With load_e
+    the fraction of tokens that picked expert e (summed over the k slots) and P_e their mean router probability,
+    `"batch"` is minimind-3's `E · Σ_e load_e · P_e` over all tokens of the batch; `"sequence"` is MiniMind2's
+    DeepSeek-style loss: the same product per sequence with load normalised by `seq_len · k / E`, averaged over the
+    sequences.
+    """
+    batch_size = attention_mask.shape[0]
+    total = router_logits[0].new_zeros((), dtype=torch.float32)
+    for layer_logits in router_logits:
+        probs = F.softmax(layer_logits, dim=-1, dtype=torch.float32).view(batch_size, -1, num_experts)
+        picked = F.one_hot(torch.topk(probs, top_k, dim=-1).indices, num_experts).sum(-2).float()
+        mask = attention_mask[:, -probs.shape[1] :, None].to(probs.dtype)
+        if aux_loss_type == "sequence":
+            tokens = mask.sum(1)  # (batch, 1)
+            load = (picked * mask).sum(1) * num_experts / (tokens * top_k).clamp(min=1)
+            per_sequence = (load * (probs * mask).sum(1) / tokens.clamp(min=1)).sum(-1)
+            has_tokens = tokens[:, 0] > 0
+            total = total + (per_sequence * has_tokens).sum() / has_tokens.sum().clamp(min=1)
+        else:
+            tokens = mask.sum().clamp(min=1)
+            load = (picked * mask).sum((0, 1)) / tokens
+            total = total + (load * (probs * mask).sum((0, 1)) / tokens).sum() * num_experts
+    return total
 
 
 class MiniMindForCausalLM(MiniMindPreTrainedModel, GenerationMixin):
@@ -338,6 +383,7 @@ class MiniMindForCausalLM(MiniMindPreTrainedModel, GenerationMixin):
         # its "missing keys" warning is left for keys really missing from a checkpoint.
         self._keys_to_ignore_on_save = list(self.all_tied_weights_keys) or None
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -347,29 +393,41 @@ class MiniMindForCausalLM(MiniMindPreTrainedModel, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
+        output_router_logits: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         skip_logits: bool | None = None,
         **kwargs,
     ) -> MoeCausalLMOutputWithPast:
         """`loss` is the shifted token cross-entropy (`self.loss_function`, so Trainer's `num_items_in_batch` keeps it
-        right under gradient accumulation and DDP) plus, for MoE in training, `aux_loss`: the load-balancing loss
-        summed over layers and already weighted by `router_aux_loss_coef` (MiniMind's `loss + aux_loss`). When
-        `num_items_in_batch` is given, `aux_loss` enters `loss` scaled by this micro-batch's share of the supervised
+        right under gradient accumulation and DDP), plus `router_aux_loss_coef · aux_loss` for MoE.
+
+        MoE: `aux_loss` is MiniMind's load-balancing loss (`load_balancing_loss_func`) from the returned
+        `router_logits`. They are computed when `output_router_logits` is set (call or config, transformers'
+        convention; TRL sets it) and always in training with labels, as MiniMind balances its router in every training
+        step (`router_aux_loss_coef=0` turns that off). So our training loss is MiniMind's `loss + aux_loss`. When
+        `num_items_in_batch` is given, the aux term enters `loss` scaled by this micro-batch's share of the supervised
         tokens, so it counts once per optimizer step instead of once per accumulated micro-batch.
 
         `skip_logits` (Liger-Kernel's name; default: on when training with labels): project only the positions whose
         next token is supervised through the LM head, and return `logits=None`. The loss is the same; the prompt and
         padding positions' logits, which the loss never reads, are not computed. Pass `skip_logits=False` for the
         full logits in training."""
-        outputs = self.model(
-            input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache, **kwargs
+        config = self.config
+        if output_router_logits is None:
+            output_router_logits = getattr(config, "output_router_logits", False)
+        output_router_logits = config.use_moe and (
+            output_router_logits or (self.training and labels is not None and config.router_aux_loss_coef != 0)
         )
+        # return_dict=True: the backbone would otherwise follow `config.return_dict=False` (qwen3 breaks on that).
+        outputs = self.model(
+            input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
+            output_router_logits=output_router_logits, return_dict=True, **kwargs,
+        )  # fmt: skip
         hidden_states = outputs.last_hidden_state
         if skip_logits is None:
             skip_logits = (
                 self.training and labels is not None and isinstance(logits_to_keep, int) and not logits_to_keep
             )
-        aux_loss = outputs.aux_loss
         loss = logits = None
         if skip_logits:
             if labels is None:
@@ -380,19 +438,28 @@ class MiniMindForCausalLM(MiniMindPreTrainedModel, GenerationMixin):
                 targets = F.pad(labels, (0, 1), value=-100)[..., 1:]
             supervised = targets != -100
             loss = self.loss_function(
-                logits=self.lm_head(hidden_states[supervised]), labels=None, vocab_size=self.config.vocab_size,
+                logits=self.lm_head(hidden_states[supervised]), labels=None, vocab_size=config.vocab_size,
                 shift_labels=targets[supervised], **loss_kwargs,
             )  # fmt: skip
         else:
             slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
             logits = self.lm_head(hidden_states[:, slice_indices, :])
             if labels is not None:
-                loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-        if loss is not None and aux_loss is not None:
-            loss = loss + aux_loss.to(loss.device) * self._micro_batch_share(labels, **kwargs)
+                loss = self.loss_function(logits=logits, labels=labels, vocab_size=config.vocab_size, **kwargs)
+        aux_loss = None
+        if output_router_logits:
+            if attention_mask is None or attention_mask.dim() != 2:  # no padding mask (or a custom 4D one)
+                attention_mask = hidden_states.new_ones(hidden_states.shape[:2], dtype=torch.long)
+            aux_loss = load_balancing_loss_func(
+                outputs.router_logits, config.num_experts, config.num_experts_per_tok, config.aux_loss_type,
+                attention_mask,
+            )  # fmt: skip
+            if loss is not None:
+                share = self._micro_batch_share(labels, **kwargs)
+                loss = loss + config.router_aux_loss_coef * aux_loss.to(loss.device) * share
         return MoeCausalLMOutputWithPast(
             loss=loss, aux_loss=aux_loss, logits=logits, past_key_values=outputs.past_key_values,
-            hidden_states=outputs.hidden_states,
+            hidden_states=outputs.hidden_states, attentions=outputs.attentions, router_logits=outputs.router_logits,
         )  # fmt: skip
 
     @staticmethod

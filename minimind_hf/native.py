@@ -14,6 +14,7 @@ from collections import defaultdict
 import torch
 
 from .configuration_minimind import MINIMIND_PRESETS, MiniMindConfig
+from .errors import UserError
 from .modeling_minimind import MiniMindForCausalLM
 
 EMBED, LM_HEAD = "model.embed_tokens.weight", "lm_head.weight"
@@ -31,7 +32,7 @@ CARRIED_FIELDS = (
 )  # fmt: skip
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint that cannot be converted faithfully; the message says why and what to do instead."""
 
 

@@ -1,19 +1,26 @@
 """Steps every recipe (recipes/sft.py, recipes/pretrain.py) takes the same way: logging setup, model and data
 loading, training followed by evaluation."""
 
+import dataclasses
+import enum
 import logging
 import math
+import time
 
 import datasets
 import transformers
-from transformers import AutoModelForCausalLM, Trainer
+from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
+from transformers.trainer_callback import ProgressCallback
 
-from .callbacks import SFTMetricsCallback
+from .callbacks import LossProgressCallback, SFTMetricsCallback
+from .chat import generate_answers
 from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
 from .disk_space import disk_full_reported
+from .errors import UserError
 from .generation import configure_generation
 from .guards import TrainingGuard, check_finite_weights, first_non_finite
+from .locations import check_pretrained
 from .native import CheckpointError
 from .shutdown import GracefulShutdown
 
@@ -29,6 +36,72 @@ def setup_logging(training_args, *logger_names: str) -> None:
         logging.getLogger(name).setLevel(min(log_level, logging.INFO) if training_args.should_log else log_level)
     datasets.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.set_verbosity(log_level)
+
+
+# Set by TrainingArguments itself from other fields or the launcher, so no sign of what the user chose.
+DERIVED_FIELDS = ("logging_dir", "local_rank", "use_cpu", "bf16", "tokenizer_name_or_path")
+
+
+def log_arguments(*arguments) -> None:
+    """Every field at DEBUG (`--log_level debug`); at INFO only the fields that differ from their defaults."""
+    logger.debug("Arguments:\n%s", "\n".join(map(str, arguments)))
+    changed = []
+    for args in arguments:
+        for f in dataclasses.fields(args):
+            if not f.init or f.name in DERIVED_FIELDS:
+                continue
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            value = getattr(args, f.name)
+            if _plain(value) != _plain(default):
+                changed.append(f"{f.name}={'<set>' if f.name.endswith('token') else _plain(value)}")
+    logger.info("Settings that differ from the defaults: %s", ", ".join(changed) or "none")
+
+
+def _plain(value):
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list | tuple) and len(value) == 1:
+        return _plain(value[0])
+    return value
+
+
+def log_run_header(trainer, train_dataset, eval_dataset, unit: str = "conversations") -> None:
+    """One line that says how the run is laid out: processes, batch per device and per optimizer step, data, steps."""
+    args = trainer.args
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    if args.max_steps > 0:
+        steps = args.max_steps
+    else:  # as Trainer counts: each process's batches, grouped into optimizer steps, times the epochs
+        batches = math.ceil(len(train_dataset) / (args.per_device_train_batch_size * args.world_size))
+        steps = math.ceil(args.num_train_epochs * max(math.ceil(batches / args.gradient_accumulation_steps), 1))
+    held_out = f" (+{len(eval_dataset)} held out)" if eval_dataset is not None else ""
+    logger.info(
+        f"Training on {args.world_size} process{'es' if args.world_size > 1 else ''} ({args.device}, "
+        f"{'bf16' if args.bf16 else 'fp32'}): {args.per_device_train_batch_size} per device x "
+        f"{args.gradient_accumulation_steps} accumulation x {args.world_size} = {per_step} {unit} per optimizer "
+        f"step; {len(train_dataset)} {unit}{held_out}, {args.num_train_epochs:g} epochs -> {steps} steps"
+    )
+
+
+def sample_answers(model, tokenizer, samples: list[dict], data_args, when: str) -> list[str]:
+    """Greedy answers to the sample prompts, announced first (generation on CPU can take minutes) and timed."""
+    logger.info(
+        f"Sample answers {when}: {len(samples)} prompts from {data_args.sample_prompts_file}, up to "
+        f"{data_args.sample_max_new_tokens} new tokens each (sample_prompts_file: null turns them off)"
+    )
+    start = time.perf_counter()
+    answers = generate_answers(model, tokenizer, [s["prompt"] for s in samples], data_args.sample_max_new_tokens)
+    logger.info(f"Sample answers {when}: done in {time.perf_counter() - start:.1f} s")
+    return answers
+
+
+def load_tokenizer(model_args):
+    """The run's tokenizer (the model's own, else the bundled one), after checking that the model and tokenizer
+    locations exist: a missing folder or unreachable hub id fails here in seconds, naming it."""
+    if not model_args.is_preset:
+        check_pretrained(model_args.model_name_or_path, model_args.model_revision, "model_name_or_path")
+    check_pretrained(model_args.tokenizer_name_or_path, model_args.model_revision, "tokenizer_name_or_path")
+    return AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
 
 
 def load_model(model_args, tokenizer):
@@ -52,7 +125,7 @@ def load_model(model_args, tokenizer):
             f"{model_args.model_name_or_path}: weight {broken} holds NaN/inf values: the weights file is corrupt"
         )
     if len(tokenizer) > model.config.vocab_size:
-        raise ValueError(
+        raise UserError(
             f"Tokenizer has {len(tokenizer)} tokens, the model's vocabulary only {model.config.vocab_size}"
         )
     configure_generation(model, tokenizer)
@@ -94,6 +167,9 @@ def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval
     trainer.add_callback(TrainingGuard(getattr(training_args, "loss_spike_factor", None)))
     trainer.add_callback(RunShape())
     trainer.add_callback(GracefulShutdown())
+    if not training_args.disable_tqdm:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LossProgressCallback)
     return trainer
 
 

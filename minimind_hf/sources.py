@@ -11,7 +11,16 @@ import numpy as np
 
 from . import formats, text_safety
 from .fingerprints import code_fingerprint, hash_parts
-from .formats import SFTDataError, files_fingerprint, hub_reference, iter_file, iter_rows, parse_mixture, resolve_local
+from .formats import (
+    SKIP_INVALID_HINT,
+    SFTDataError,
+    files_fingerprint,
+    hub_reference,
+    iter_file,
+    iter_rows,
+    parse_mixture,
+    resolve_local,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +41,7 @@ def read_sources(dataset_name, to_rows, features, *, seed=42, skip_invalid=False
         if errors.null_count < len(raw):
             if not skip_invalid:
                 first = next(e for e in errors.to_pylist() if e is not None)
-                raise SFTDataError(f"{first}  (pass skip_invalid=True to skip bad records)")
+                raise SFTDataError(f"{first}\n  ({SKIP_INVALID_HINT})")
             logger.warning("%s: %d invalid records will be skipped", source, len(raw) - errors.null_count)
         raw = _subsample(raw, ratio, seed, index)
         source_rows[source] = source_rows.get(source, 0) + len(raw)

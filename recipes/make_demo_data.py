@@ -837,7 +837,7 @@ def build_pretrain(rng):
     return [{"text": line} for line in lines]
 
 
-# ---------------------------------------------------------------- evaluation prompts (all taken from the SFT set)
+# ------------------------------------------- evaluation prompts: 8 from the SFT set, 4 held out (never trained on)
 
 
 def eval_items():
@@ -853,6 +853,17 @@ def eval_items():
     ]
 
 
+def held_out_items():
+    """Questions no training conversation asks: a paraphrase of a trained fact, new numbers for a trained skill, a
+    fact the data never states. A 1.6M model mostly fails them, which is the point: the trained prompts show recall."""
+    return [
+        capital_zh("德国", "柏林", 1),  # trained as "德国的首都是哪里？"
+        add_zh(23, 45, 1),
+        unit_zh(7, "公里", "米", 1000),
+        capital_en("Switzerland", "Bern"),  # not in CAPITALS
+    ]
+
+
 def write_jsonl(path, rows):
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
@@ -863,11 +874,16 @@ def main(out_dir=OUT_DIR):
     convs = build_sft(rng)
     pretrain = build_pretrain(rng)
     single_turns = {tuple(m["content"] for m in c["messages"]) for c in convs if len(c["messages"]) == 2}
+    asked = {m["content"] for c in convs for m in c["messages"] if m["role"] == "user"}
     prompts = []
     for item in eval_items():
         question, answer = (m["content"] for m in item["messages"])
         assert (question, answer) in single_turns, f"evaluation prompt not in the SFT set: {question}"
-        prompts.append({"prompt": question, "reference": answer})
+        prompts.append({"prompt": question, "reference": answer, "seen": True})
+    for item in held_out_items():
+        question, answer = (m["content"] for m in item["messages"])
+        assert question not in asked, f"held-out prompt is in the SFT set: {question}"
+        prompts.append({"prompt": question, "reference": answer, "seen": False})
     assert all(len(row["text"]) < 512 for row in pretrain)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,13 +13,23 @@ import logging
 import sys
 
 import torch
-from transformers import AutoTokenizer, set_seed
+from transformers import set_seed
 
 from minimind_hf.arguments import PRETRAIN_ARGUMENTS, ModelArguments, PretrainConfig, PretrainDataArguments, parse_args
 from minimind_hf.callbacks import push_folder_to_hub, write_model_card
 from minimind_hf.collator import build_collator
+from minimind_hf.errors import ConfigError, user_errors
 from minimind_hf.pretrain_data import load_pretrain_dataset
-from minimind_hf.recipe_utils import build_trainer, load_datasets, load_model, setup_logging, train_and_evaluate
+from minimind_hf.recipe_utils import (
+    build_trainer,
+    load_datasets,
+    load_model,
+    load_tokenizer,
+    log_arguments,
+    log_run_header,
+    setup_logging,
+    train_and_evaluate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +38,12 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     # ---- Setup logging
     setup_logging(training_args, __name__)
     if model_args.use_peft:
-        raise ValueError("recipes/pretrain.py trains every weight; LoRA (use_peft) is for recipes/sft.py")
-    logger.info(f"Model {model_args}\nData {data_args}\nTraining {training_args}")  # hub_token is masked
+        raise ConfigError("recipes/pretrain.py trains every weight; LoRA (use_peft) is for recipes/sft.py")
+    log_arguments(model_args, data_args, training_args)  # hub_token is masked
     set_seed(training_args.seed)
 
     # ---- Load tokenizer (the bundled MiniMind one for a preset) and model (a preset = random init)
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
+    tokenizer = load_tokenizer(model_args)
     model = load_model(model_args, tokenizer)
     logger.info(f"{model.config.model_type} with {model.num_parameters():,} parameters")
 
@@ -43,6 +53,7 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     # ---- Trainer: rows are already packed, so the collator only pads a short last row (labels = input_ids)
     collator = build_collator(tokenizer, pad_to_multiple_of=training_args.pad_to_multiple_of)
     trainer = build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset)
+    log_run_header(trainer, train_dataset, eval_dataset, "rows")
 
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)
@@ -64,4 +75,5 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
 
 
 if __name__ == "__main__":
-    main(*parse_args(sys.argv[1:], PRETRAIN_ARGUMENTS))
+    with user_errors("recipes/pretrain.py"):
+        main(*parse_args(sys.argv[1:], PRETRAIN_ARGUMENTS))

@@ -12,16 +12,27 @@ import sys
 
 import torch
 from peft import get_peft_model
-from transformers import AutoTokenizer, set_seed
+from transformers import set_seed
 from transformers.integrations import is_deepspeed_zero3_enabled
 
 from minimind_hf.arguments import DataArguments, ModelArguments, SFTConfig, parse_args
 from minimind_hf.callbacks import push_folder_to_hub, write_model_card
-from minimind_hf.chat import format_answers, generate_answers, read_prompts
+from minimind_hf.chat import format_answers, read_prompts
 from minimind_hf.collator import build_collator
 from minimind_hf.convert import convert
 from minimind_hf.data import load_sft_dataset
-from minimind_hf.recipe_utils import build_trainer, load_datasets, load_model, setup_logging, train_and_evaluate
+from minimind_hf.errors import user_errors
+from minimind_hf.recipe_utils import (
+    build_trainer,
+    load_datasets,
+    load_model,
+    load_tokenizer,
+    log_arguments,
+    log_run_header,
+    sample_answers,
+    setup_logging,
+    train_and_evaluate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +40,11 @@ logger = logging.getLogger(__name__)
 def main(model_args: ModelArguments, data_args: DataArguments, training_args: SFTConfig) -> None:
     # ---- Setup logging
     setup_logging(training_args, __name__)
-    logger.info(f"Model {model_args}\nData {data_args}\nTraining {training_args}")  # hub_token is masked
+    log_arguments(model_args, data_args, training_args)  # hub_token is masked
     set_seed(training_args.seed)
 
     # ---- Load tokenizer: the model's own, else the bundled MiniMind tokenizer
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
+    tokenizer = load_tokenizer(model_args)
 
     # ---- Load model: a preset name starts from random init, anything else from its weights
     model = load_model(model_args, tokenizer)
@@ -47,16 +58,20 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
 
     # Answers to the sample prompts before training, to show next to the trained model's (rank 0 holds full weights
     # unless ZeRO-3 shards them).
-    samples = read_prompts(data_args.sample_prompts_file) if data_args.sample_prompts_file else []
+    samples = (
+        read_prompts(data_args.sample_prompts_file)[: data_args.sample_max_prompts]
+        if data_args.sample_prompts_file
+        else []
+    )
     show_samples = bool(samples) and training_args.process_index == 0 and not is_deepspeed_zero3_enabled()
-    prompts = [sample["prompt"] for sample in samples]
-    before = generate_answers(model, tokenizer, prompts, data_args.sample_max_new_tokens) if show_samples else None
+    before = sample_answers(model, tokenizer, samples, data_args, "before training") if show_samples else None
 
     # ---- Trainer
     collator = build_collator(
         tokenizer, packing=training_args.packing, pad_to_multiple_of=training_args.pad_to_multiple_of
     )
     trainer = build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset)
+    log_run_header(trainer, train_dataset, eval_dataset, "packed rows" if training_args.packing else "conversations")
 
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)
@@ -79,7 +94,7 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
             push_folder_to_hub(final_dir, training_args)
 
     if show_samples:
-        answers = generate_answers(unwrapped, tokenizer, prompts, data_args.sample_max_new_tokens)
+        answers = sample_answers(unwrapped, tokenizer, samples, data_args, "after training")
         print(f"\nSample answers from {final_dir}:\n\n{format_answers(samples, answers, before)}\n", flush=True)
     trainer.accelerator.wait_for_everyone()
     if torch.distributed.is_initialized():
@@ -87,4 +102,5 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
 
 
 if __name__ == "__main__":
-    main(*parse_args(sys.argv[1:]))
+    with user_errors("recipes/sft.py"):
+        main(*parse_args(sys.argv[1:]))

@@ -235,3 +235,24 @@ def test_accelerate_configs_load(name):
         assert recipe in RECIPE_ARGUMENTS and (REPO_DIR / recipe).is_file()
         run_config = words[words.index(recipe) + 1]
         assert run_config.startswith("configs/") and (REPO_DIR / run_config).is_file()
+
+
+def test_sample_answers_turn_off_with_null_and_a_missing_prompts_file_fails_at_startup(tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    config = _yaml(tmp_path, sample_prompts_file=str(prompts))
+    assert parse_args([config])[1].sample_prompts_file == str(prompts)
+    for off in ("null", "none", ""):
+        assert parse_args([config, "--sample_prompts_file", off])[1].sample_prompts_file is None
+    assert parse_args([_yaml(tmp_path, sample_prompts_file=None)])[1].sample_prompts_file is None
+    with pytest.raises(ValueError, match=r"sample_prompts_file .*nope.jsonl: no such file \(set it to null"):
+        parse_args([config, "--sample_prompts_file", str(tmp_path / "nope.jsonl")])
+
+
+def test_command_line_typos_get_did_you_mean(tmp_path):
+    for typo, meant in (("--skip_invalid", "skip_invalid_samples"), ("--lora_rank", "lora_r"),
+                        ("--lerning_rate", "learning_rate")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"did you mean --{meant} for {typo}"):
+            parse_args([_yaml(tmp_path), typo, "1"])
+    with pytest.raises(ValueError, match="nope.yaml: no such config file"):
+        parse_args([str(tmp_path / "nope.yaml")])

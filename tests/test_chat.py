@@ -3,6 +3,7 @@
 import builtins
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -158,13 +159,18 @@ def test_format_answers_lines_up_before_after_and_reference():
     text = chat.format_answers(samples, ["Hi there"], before=["x" * 100])
     assert "prompt:    Hello" in text and "model:     'Hi there'" in text and "reference: 'Hi!'" in text
     assert "before:    '" + "x" * 60 + "...'" in text
+    marked = chat.format_answers([{"prompt": "a", "seen": True}, {"prompt": "b", "seen": False}], ["x", "y"])
+    assert (
+        "prompt:    a (in the training data)" in marked
+        and "prompt:    b (held out: not in the training data)" in marked
+    )
 
 
 def test_cli_dispatches_and_explains(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([])
     assert exit_info.value.code == 2 and "minimind-hf merge ADAPTER_DIR OUT_DIR" in capsys.readouterr().err
-    monkeypatch.setitem(cli.COMMANDS, "convert", ("minimind_hf.not_written_yet", "main", []))
+    monkeypatch.setitem(cli.COMMANDS, "convert", ("minimind_hf.not_written_yet", "main", [], {}))
     with pytest.raises(SystemExit, match="minimind_hf.not_written_yet is not available"):
         cli.main(["convert"])
     data = tmp_path / "data.jsonl"
@@ -211,3 +217,86 @@ def test_minimind_tokenizers_chat_and_train(era, tiny_config, tmp_path, capsys):
         output = model(input_ids=input_ids, labels=labels)
     expected = torch.nn.functional.cross_entropy(output.logits[0, :-1], labels[0, 1:], ignore_index=-100)
     torch.testing.assert_close(output.loss, expected)
+
+
+def test_ctrl_c_stops_the_answer_and_keeps_the_session(model_dir):
+    """Through the console script: Ctrl-C mid-answer ends that answer only, /clear confirms, `quit` exits 0."""
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    cmd = [sys.executable, "-m", "minimind_hf.cli", "chat", str(model_dir), "--max_new_tokens", "100000",
+           "--greedy", "--device", "cpu", "--dtype", "float32"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env(PYTHONUNBUFFERED=1),
+    )  # fmt: skip
+    out, err = [], []
+    for stream, sink in ((proc.stdout, out), (proc.stderr, err)):
+        threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(lambda: s.read(1), "")), daemon=True).start()
+
+    def wait_for(predicate, what, timeout=90):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert proc.poll() is None and time.monotonic() < deadline, f"{what}: {''.join(out)} {''.join(err)}"
+            time.sleep(0.05)
+
+    try:
+        wait_for(lambda: "user> " in "".join(out), "no prompt")
+        proc.stdin.write("first question\n")
+        proc.stdin.flush()
+        wait_for(lambda: len("".join(out).partition("assistant> ")[2]) > 20, "no streamed answer")
+        proc.send_signal(signal.SIGINT)
+        wait_for(lambda: "answer stopped" in "".join(err), "Ctrl-C did not stop the answer")
+        wait_for(lambda: "".join(out).count("user> ") == 2, "the session did not continue")
+        proc.stdin.write("/clear\nquit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    errors = "".join(err)
+    assert "conversation cleared" in errors and "Traceback" not in errors and "KeyboardInterrupt" not in errors
+
+
+def test_repl_exit_codes(model_dir, monkeypatch):
+    def typed(*lines):
+        it = iter(lines)
+
+        def fake_input(prompt=""):
+            line = next(it)
+            if isinstance(line, type) and issubclass(line, BaseException):
+                raise line
+            return line
+
+        monkeypatch.setattr(builtins, "input", fake_input)
+
+    argv = [str(model_dir), "--max_new_tokens", "2", "--device", "cpu"]
+    for lines, status in ((["exit"], 0), (["/quit"], 0), ([EOFError], 0), (["/nope", KeyboardInterrupt], 130)):
+        typed(*lines)
+        assert chat.main(argv) == status
+
+
+def test_cli_names_unknown_commands_and_each_command_its_own_prog(capsys, tmp_path):
+    script = Path(sys.executable).parent / "minimind-hf"
+    result = run([script, "chta"], subprocess_env(), check=False, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "minimind-hf: unknown command 'chta'; did you mean 'chat'? commands: chat, inspect, merge" in result.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["foo"])
+    assert exit_info.value.code == 2 and "unknown command 'foo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["inspect", "--help"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("usage: minimind-hf inspect ")
+
+
+def test_inspect_reports_a_bad_record_and_can_skip_it(tmp_path, capsys):
+    data = tmp_path / "data.jsonl"
+    data.write_text(DEMO_SFT.read_text(encoding="utf-8").splitlines()[0] + "\n{not json\n", encoding="utf-8")
+    argv = ["inspect", str(data), "--n", "1", "--colour", "never", "--cache-dir", str(tmp_path / "cache")]
+    result = run([sys.executable, "-m", "minimind_hf.cli", *argv], subprocess_env(), check=False, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"minimind-hf inspect: error: {data}:2: malformed JSON" in result.stderr
+    assert "--skip-invalid for minimind-hf inspect" in result.stderr
+    cli.main([*argv, "--skip-invalid"])
+    assert "skipped 1 invalid" in capsys.readouterr().out

@@ -122,7 +122,8 @@ def test_native_to_hf_to_native_is_bit_exact(tmp_path, shape):
 def test_hf_to_qwen3_or_llama_and_back(tmp_path, shape, target, model_type, cls):
     pth, _ = write_native(tmp_path, **shape)
     # MiniMind's YaRN switch on: its rope parameters must reach the export too.
-    hf = convert(pth, tmp_path / "hf", "hf", tokenizer=TOKENIZERS["minimind3"], inference_rope_scaling=True)
+    tokenizer = TOKENIZERS["minimind3" if shape["qk_norm"] else "minimind2"]  # each era's own
+    hf = convert(pth, tmp_path / "hf", "hf", tokenizer=tokenizer, inference_rope_scaling=True)
     out = convert(hf, tmp_path / target, target)
 
     config = json.loads((out / "config.json").read_text())
@@ -205,9 +206,8 @@ def test_pickled_objects_and_unreadable_files_are_refused_by_name(tmp_path, caps
     with pytest.raises(CheckpointError, match=message):
         read_checkpoint(whole)
     argv = [str(whole), str(tmp_path / "hf"), "--to", "hf"]
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(CheckpointError, match="not a plain state dict"):
         main(argv)
-    assert "not a plain state dict" in str(err.value.code) and "Traceback" not in capsys.readouterr().err
     result = run([sys.executable, "-m", "minimind_hf.convert", *argv], subprocess_env(), check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"minimind-hf convert: error: {whole} is not a plain state dict" in result.stderr
@@ -268,7 +268,7 @@ def test_attention_heads_without_qk_norm_come_from_the_flag():
 @needs_tokenizers
 @pytest.mark.parametrize("era", sorted(TOKENIZERS))
 def test_tokenizer_and_chat_template_are_shipped(tmp_path, era):
-    pth, _ = write_native(tmp_path, **DENSE_QK)
+    pth, _ = write_native(tmp_path, **(DENSE_QK if era == "minimind3" else DENSE_NO_QK))
     out = convert(pth, tmp_path / "hf", "hf", tokenizer=TOKENIZERS[era])
     tok = AutoTokenizer.from_pretrained(out)
     assert (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id) == (1, 2, 0)
@@ -328,9 +328,9 @@ def test_a_pth_without_tokenizer_is_refused_unless_opted_out(tmp_path, capsys):
     with pytest.raises(CheckpointError, match=r"carries no tokenizer.*--tokenizer path/to/minimind/model.*--no-tok"):
         convert(pth, tmp_path / "hf", "hf")
     assert not (tmp_path / "hf").exists()
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(CheckpointError, match="Pass --tokenizer DIR"):
         main([str(pth), str(tmp_path / "hf"), "--to", "qwen3"])
-    assert "Pass --tokenizer DIR" in str(err.value.code) and not (tmp_path / "hf").exists()
+    assert not (tmp_path / "hf").exists()
 
     assert main([str(pth), str(tmp_path / "hf"), "--to", "hf", "--no-tokenizer"]) == 0
     assert (tmp_path / "hf" / "model.safetensors").is_file() and not (tmp_path / "hf" / "tokenizer.json").exists()
@@ -351,9 +351,8 @@ def test_cli(tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert (config["num_attention_heads"], config["head_dim"], config["rms_norm_eps"]) == (4, 16, 1e-6)
     assert config["dtype"] == "float16" and config["rms_norm_eps"] == 1e-6
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(CheckpointError, match="use --to llama"):
         main([str(out), str(tmp_path / "q"), "--to", "qwen3"])
-    assert "use --to llama" in str(err.value.code)
     with pytest.raises(SystemExit):
         main([*argv, "--set", "hidden_size=3"])
     assert "KEY one of" in capsys.readouterr().err
@@ -428,3 +427,36 @@ def test_preset_sets_what_the_tensors_cannot_show(tmp_path):
     assert (config["num_attention_heads"], config["head_dim"], config["rms_norm_eps"]) == (4, 16, 1e-6)
     with pytest.raises(CheckpointError, match="unknown preset 'minimind-4'; choose one of"):
         convert(small, tmp_path / "x", "hf", preset="minimind-4", no_tokenizer=True)
+
+
+@needs_tokenizers
+def test_a_tokenizer_of_the_other_era_is_refused_naming_both_unless_allowed(tmp_path):
+    pth, _ = write_native(tmp_path, **DENSE_QK)  # minimind-3 shaped: qk-norm
+    argv = [str(pth), str(tmp_path / "hf"), "--to", "hf", "--tokenizer", str(TOKENIZERS["minimind2"])]
+    result = run([sys.executable, "-m", "minimind_hf.cli", "convert", *argv], subprocess_env(), check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "is a MiniMind-3-era model (qk_norm=True) but --tokenizer" in result.stderr
+    assert "is MiniMind2's tokenizer" in result.stderr and "--allow-tokenizer-era-mismatch" in result.stderr
+    assert not (tmp_path / "hf").exists()
+    assert main([*argv, "--allow-tokenizer-era-mismatch"]) == 0
+    assert (
+        AutoTokenizer.from_pretrained(tmp_path / "hf").chat_template
+        == AutoTokenizer.from_pretrained(TOKENIZERS["minimind2"]).chat_template
+    )
+
+
+def test_missing_inputs_are_named_without_traceback(tmp_path):
+    """A missing .pth says no such file; a missing --tokenizer folder names it; merge wants an adapter folder."""
+    pth, _ = write_native(tmp_path, **DENSE_QK)
+    missing = tmp_path / "full_sft_768.pth"
+    cases = {
+        f"{missing}: no such file or folder": ["convert", str(missing), str(tmp_path / "a"), "--to", "hf"],
+        "--tokenizer missing/dir/x: neither a local folder nor reachable on the Hugging Face Hub: no such folder": [
+            "convert", str(pth), str(tmp_path / "b"), "--to", "hf", "--tokenizer", "missing/dir/x"],
+        f"{tmp_path} is not a LoRA adapter folder (no adapter_config.json)": ["merge", str(tmp_path), str(tmp_path / "c")],
+    }  # fmt: skip
+    for message, argv in cases.items():
+        result = run([sys.executable, "-m", "minimind_hf.cli", *argv], subprocess_env(), check=False, timeout=60)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert f"minimind-hf {argv[0]}: error: {message}" in result.stderr
+    assert not any((tmp_path / name).exists() for name in "abc")

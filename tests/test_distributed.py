@@ -91,6 +91,9 @@ def test_ddp_two_processes_match_one_process(workdir, base, reference):
     out, records, result = _run(workdir, base, "ddp", batch=4, processes=2,
                                 accelerate_config="configs/accelerate/ddp.yaml")  # fmt: skip
     _assert_matches_reference(out, records, reference, "MULTI_CPU")
+    # The run header says how the run is laid out, once (rank 0), by default.
+    header = "Training on 2 processes (cpu, fp32): 4 per device x 1 accumulation x 2 = 8 conversations per optimizer"
+    assert result.stderr.count(header) == 1, result.stderr[-3000:]
 
 
 def test_deepspeed_zero2_matches_one_process(workdir, base, reference):

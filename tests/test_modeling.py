@@ -24,7 +24,7 @@ from transformers import (
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM, MiniMindModel
 from minimind_hf.configuration_minimind import MINIMIND_PRESETS
-from minimind_hf.modeling_minimind import MiniMindSparseMoeBlock
+from minimind_hf.modeling_minimind import MiniMindSparseMoeBlock, load_balancing_loss_func
 
 VOCAB = 128
 ATTN = ["eager", "sdpa"]
@@ -230,14 +230,18 @@ def test_moe_loss_adds_weighted_aux_loss(aux_loss_type):
     model.train()
     out = model(input_ids, labels=input_ids, skip_logits=False)
     ce = F.cross_entropy(out.logits[:, :-1].reshape(-1, VOCAB), input_ids[:, 1:].reshape(-1))
-    assert torch.allclose(out.aux_loss, torch.tensor(0.1 * config.num_hidden_layers), atol=1e-6)
-    assert torch.allclose(out.loss, ce + out.aux_loss, atol=1e-6)
+    # aux_loss is unweighted (transformers' convention, TRL weights it itself); loss = MiniMind's loss + coef·aux
+    assert torch.allclose(out.aux_loss, torch.tensor(1.0 * config.num_hidden_layers), atol=1e-6)
+    assert torch.allclose(out.loss, ce + 0.1 * out.aux_loss, atol=1e-6)
+    assert len(out.router_logits) == config.num_hidden_layers and out.router_logits[0].shape == (18, 4)
     out.loss.backward()
     assert model.model.layers[0].mlp.gate.weight.grad.abs().sum() > 0  # top-1 + renorm: router learns via aux only
     model.eval()
     with torch.no_grad():
         out = model(input_ids, labels=input_ids)
-    assert out.aux_loss == 0 and torch.allclose(out.loss, ce, atol=1e-5)  # MiniMind: aux loss only in training
+        assert out.aux_loss is None and torch.allclose(out.loss, ce, atol=1e-5)  # MiniMind: aux loss in training
+        out = model(input_ids, labels=input_ids, output_router_logits=True)  # transformers: asked for, it counts
+        assert torch.allclose(out.loss, ce + 0.1 * out.aux_loss, atol=1e-5) and out.aux_loss > 0
 
 
 @pytest.mark.parametrize(
@@ -258,15 +262,16 @@ def test_moe_block_hand_checked(top_k, shared, aux_loss_type, expected_aux):
         num_experts_per_tok=top_k,
         n_shared_experts=shared,
         aux_loss_type=aux_loss_type,
-        router_aux_loss_coef=0.5,
     )
     block = randomized(MiniMindSparseMoeBlock(config)).train()
     logits = torch.tensor([math.log(3), math.log(2), 0.0, 0.0])  # router probs 3/7, 2/7, 1/7, 1/7
     with torch.no_grad():
         block.gate.weight.copy_((logits / 8)[:, None].expand(4, 8))
     x = torch.ones(2, 3, 8)  # gate(x) = logits for every token
-    out, aux = block(x)
-    assert torch.allclose(aux, torch.tensor(0.5 * expected_aux), atol=1e-6)
+    out, router_logits = block(x)
+    torch.testing.assert_close(router_logits, logits.expand(6, 4))
+    aux = load_balancing_loss_func((router_logits,), 4, top_k, aux_loss_type, torch.ones(2, 3))
+    assert torch.allclose(aux, torch.tensor(expected_aux), atol=1e-6)
     token = x[0, 0]
     expected = block.experts[0](token) if top_k == 1 else 0.6 * block.experts[0](token) + 0.4 * block.experts[1](token)
     if shared:
@@ -298,9 +303,9 @@ def test_moe_aux_loss_counted_once_per_optimizer_step():
     flat_logits, flat_targets = out.logits[:, :-1].reshape(-1, VOCAB), labels[:, 1:].reshape(-1)
     ce_sum = F.cross_entropy(flat_logits, flat_targets, ignore_index=-100, reduction="sum")
     assert out.aux_loss > 0
-    assert torch.allclose(out.loss, ce_sum / 48 + out.aux_loss * 12 / 48, atol=1e-6)
+    assert torch.allclose(out.loss, ce_sum / 48 + 0.1 * out.aux_loss * 12 / 48, atol=1e-6)
     out = model(input_ids, labels=labels, num_items_in_batch=torch.tensor(12))  # no accumulation: plain sum
-    assert torch.allclose(out.loss, ce_sum / 12 + out.aux_loss, atol=1e-6)
+    assert torch.allclose(out.loss, ce_sum / 12 + 0.1 * out.aux_loss, atol=1e-6)
 
 
 @pytest.mark.parametrize("use_moe", [False, True], ids=["dense", "moe"])
@@ -525,6 +530,7 @@ def test_save_and_auto_load_round_trip(tmp_path, moe):
     assert saved["model_type"] == "minimind"
     assert saved["auto_map"] == {
         "AutoConfig": "configuration_minimind.MiniMindConfig",
+        "AutoModel": "modeling_minimind.MiniMindModel",
         "AutoModelForCausalLM": "modeling_minimind.MiniMindForCausalLM",
     }
     assert (tmp_path / "configuration_minimind.py").is_file() and (tmp_path / "modeling_minimind.py").is_file()

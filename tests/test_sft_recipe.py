@@ -71,6 +71,7 @@ def full_run(workdir):
         sample_prompts_file=prompts,
         sample_max_new_tokens=8,
         output_dir=workdir / "full",
+        disable_tqdm=False,
     )
     result = run([sys.executable, RECIPE, config], subprocess_env(threads=2))
     return workdir / "full", result
@@ -104,8 +105,25 @@ def test_model_card_describes_the_run(full_run):
     assert card.startswith("---\n") and "pipeline_tag: text-generation" in card
     for expected in ("minimind-tiny preset, random init", "data.jsonl (32 conversations, 8 held out)",
                      "learning rate | 0.001, cosine_with_min_lr {'min_lr_rate': 0.1}", "full fine-tuning",
-                     f"final train loss | {final_loss:.4f}", "eval loss / perplexity", "recipes/sft.py"):  # fmt: skip
+                     f"final train loss | {final_loss:.4f}", "eval loss / perplexity", "recipes/sft.py",
+                     "epochs / steps | 0.5 / 4 (as run)"):  # fmt: skip
         assert expected in card, expected
+
+
+def test_the_log_says_what_matters(full_run):
+    """A one-line run header, the settings that differ from the defaults (not the 100-line dump), the loss on the
+    progress bar, announced sample answers, no DeepSpeed device-probe warning."""
+    _, result = full_run
+    log = result.stderr
+    assert "Training on 1 process (cpu, fp32): 4 per device x 1 accumulation x 1 = 4 conversations per optimizer " \
+           "step; 32 conversations (+8 held out), 1 epochs -> 4 steps" in log  # fmt: skip
+    assert "SFTConfig(" not in log and "local_rank=" not in log
+    (settings,) = [line for line in log.splitlines() if "Settings that differ from the defaults:" in line]
+    assert "max_steps=4" in settings and "eval_split_ratio=0.2" in settings and "seed=" not in settings
+    bar = log.replace("\r", "\n").splitlines()
+    assert any("4/4" in line and "loss=" in line and "eval_loss=" in line for line in bar), log[-3000:]
+    assert "Sample answers before training: 2 prompts" in log and "sample_prompts_file: null turns them off" in log
+    assert "Setting accelerator to CPU" not in log and "is_gradient_checkpointing" not in log
 
 
 def test_logs_throughput_and_eval_perplexity(full_run):
@@ -161,7 +179,8 @@ def test_lora_adapter_merge_and_logits(workdir, base_model):
         save_merged_model=True,
         output_dir=out,
     )
-    run([sys.executable, RECIPE, config], subprocess_env(threads=2))
+    result = run([sys.executable, RECIPE, config], subprocess_env(threads=2))
+    assert "is_gradient_checkpointing" not in result.stderr  # peft reads the deprecated alias: filtered
     adapter_config = json.loads((out / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == str(base_model)
     targets = {name.split(".")[-1] for name in adapter_config["target_modules"]}
@@ -319,3 +338,6 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(workdir, base_model, 
     assert resumed_steps == [s for s in reference_steps if s["step"] >= 8]
     assert_weights_close(weights(out), weights(reference), rtol=1e-4, atol=1e-4)
     assert logged_losses(out)[-4:] == pytest.approx(logged_losses(reference)[-4:], abs=1e-4)
+    counted = [[e["num_tokens"] for e in json.loads((d / "trainer_state.json").read_text())["log_history"]
+                if "num_tokens" in e] for d in (out, reference)]  # fmt: skip
+    assert counted[0][-1] == counted[1][-1] > 0  # the token counter continued from checkpoint-8's count

@@ -414,8 +414,14 @@ def test_pretrain_and_prompts(sft_records):
     single_turns = {
         (c[0]["content"], c[1]["content"]) for c in (r["conversations"] for r in sft_records) if len(c) == 2
     }
-    for row in prompts:
-        assert set(row) == {"prompt", "reference"} and (row["prompt"], row["reference"]) in single_turns
+    asked = {m["content"] for r in sft_records for m in r["conversations"] if m["role"] == "user"}
+    for row in prompts:  # each says whether training saw it, and says so truly
+        assert set(row) == {"prompt", "reference", "seen"}
+        if row["seen"]:
+            assert (row["prompt"], row["reference"]) in single_turns
+        else:
+            assert row["prompt"] not in asked
+    assert sum(row["seen"] for row in prompts) >= 6 and sum(not row["seen"] for row in prompts) >= 3
 
 
 def test_demo_data_generator_reproduces_files(tmp_path):
