@@ -26,6 +26,7 @@ from transformers.trainer_utils import HubStrategy, SchedulerType
 from .configuration_minimind import MINIMIND_PRESETS
 from .constants import BUNDLED_TOKENIZER_DIR, TOKENIZER_FILES
 from .errors import ConfigError
+from .guards import check_precision
 from .hardware import bf16_supported, has_accelerator
 from .masking import DEFAULT_EMPTY_THINK_RATIO
 
@@ -231,6 +232,10 @@ class SFTConfig(TrainingArguments):
     hub_strategy: HubStrategy | str = field(
         default="end", metadata={"help": "Push only the final model, not every checkpoint."}
     )
+    loss_spike_factor: float | None = field(
+        default=None,
+        metadata={"help": "Stop when a step's loss exceeds this many times the median of the last 20 (off: unset)."},
+    )
 
     def __post_init__(self):
         if self.max_length <= 0:
@@ -248,8 +253,16 @@ class SFTConfig(TrainingArguments):
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
         if self.bf16 is None:
             self.bf16 = bf16_supported(self.use_cpu)
+        if self.use_cpu:
+            bounded_cpu_process_group(self.ddp_backend, self.ddp_timeout)
         super().__post_init__()
         _check_trackers(self.report_to)
+        if self.hub_token:
+            # Trainer pickles these arguments into training_args.bin in output_dir and every checkpoint, and pushes
+            # that file with hub_strategy every_save / checkpoint / all_checkpoints: keep the token only in this
+            # process's environment, where huggingface_hub finds it (HfApi(token=None) reads HF_TOKEN).
+            os.environ["HF_TOKEN"] = self.hub_token
+            self.hub_token = None
 
 
 @dataclass
@@ -310,6 +323,18 @@ def _check_trackers(report_to: list[str]) -> None:
                 f"report_to: {name} needs the {name} package, which is not installed: `pip install {name}`, "
                 "or set report_to to tensorboard or none"
             )
+
+
+def bounded_cpu_process_group(backend: str | None, timeout: int) -> None:
+    """Start the process group of a multi-process CPU run with `ddp_timeout`: with use_cpu, transformers passes no
+    timeout, so a stopped or hung rank would hold its peers for gloo's default half hour. accelerate then keeps the
+    group it finds."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        from datetime import timedelta
+
+        dist.init_process_group(backend or "gloo", timeout=timedelta(seconds=timeout))
 
 
 def bundled_tokenizer() -> str:
@@ -393,6 +418,7 @@ def parse_args(
         raise ConfigError(
             f"eval_strategy={training_args.eval_strategy.value} needs eval_split_ratio or eval_dataset_name"
         )
+    check_precision(model_args.dtype, training_args)
     if model_args.save_merged_model and is_deepspeed_zero3_enabled():
         # Merging reloads the base model, which in a live ZeRO-3 process would be partitioned (and can hang).
         raise ConfigError("save_merged_model does not work under ZeRO-3: run `minimind-hf merge ADAPTER OUT` after")

@@ -1,13 +1,11 @@
-"""What the SFT and pretraining recipes add around `transformers.Trainer`: throughput / aux-loss logging, a resume
-guard against half-written checkpoints, the model card, and the final Hub push."""
+"""What the SFT and pretraining recipes add around `transformers.Trainer`: throughput / aux-loss logging, the model
+card, and the final Hub push. (The resume checks live in minimind_hf.checkpoints, re-exported here.)"""
 
-import json
 import logging
 import math
 import os
 import re
 import shlex
-import struct
 import sys
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ import torch.distributed as dist
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
+from .checkpoints import checkpoint_problem, resolve_resume_checkpoint  # noqa: F401  (their old home)
 from .constants import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
@@ -124,64 +123,6 @@ class LossProgressCallback(ProgressCallback):
         if self.training_bar is not None and any(key in (logs or {}) for key in self.SHOWN):
             self._postfix = {**getattr(self, "_postfix", {}), **{k: f"{logs[k]:.4g}" for k in self.SHOWN if k in logs}}
             self.training_bar.set_postfix(self._postfix, refresh=True)
-
-
-# ----------------------------------------------------------------------------------------------------- checkpoints
-
-
-def _safetensors_intact(path: Path) -> bool:
-    """A file cut short by a kill has fewer bytes than its header's tensor offsets promise."""
-    try:
-        with open(path, "rb") as f:
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(header_len))
-    except (OSError, struct.error, ValueError):
-        return False
-    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
-    return path.stat().st_size == 8 + header_len + end
-
-
-def checkpoint_problem(path: str | os.PathLike) -> str | None:
-    """Why `path` is not a complete Trainer checkpoint, or None. Trainer writes trainer_state.json last (after the
-    weights, optimizer, scheduler and RNG states) and only then rotates old checkpoints away."""
-    path = Path(path)
-    if not path.is_dir():
-        return "no such directory"
-    state = path / "trainer_state.json"
-    if not state.is_file():
-        return "trainer_state.json is missing: the save was interrupted"
-    try:
-        json.loads(state.read_text(encoding="utf-8"))
-    except ValueError:
-        return "trainer_state.json is unreadable"
-    weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin"), *path.glob("global_step*")]
-    if not weights:
-        return "it holds no model weights"
-    broken = [f.name for f in path.glob("*.safetensors") if not _safetensors_intact(f)]
-    if broken:
-        return f"{', '.join(broken)} truncated or corrupt"
-    return None
-
-
-def resolve_resume_checkpoint(resume_from_checkpoint: str | None, output_dir: str) -> str | None:
-    """`"latest"` -> the newest complete `checkpoint-N` in output_dir (skipping broken ones; None if there is none);
-    a path -> that path, if it is complete."""
-    if resume_from_checkpoint is None:
-        return None
-    if resume_from_checkpoint != "latest":
-        problem = checkpoint_problem(resume_from_checkpoint)
-        if problem:
-            raise ValueError(f"Cannot resume from {resume_from_checkpoint}: {problem}")
-        return resume_from_checkpoint
-    found = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    for checkpoint in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
-        problem = checkpoint_problem(checkpoint)
-        if problem is None:
-            logger.info("Resuming from %s", checkpoint)
-            return str(checkpoint)
-        logger.warning("Not resuming from %s: %s", checkpoint, problem)
-    logger.info("No complete checkpoint in %s: training from the start", output_dir)
-    return None
 
 
 # ------------------------------------------------------------------------------------------------ model card, push

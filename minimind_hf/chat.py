@@ -18,8 +18,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 
 from .errors import user_errors
 from .generation import TEMPERATURE, TOP_P
+from .guards import first_non_finite
 from .hardware import bf16_supported
 from .locations import check_pretrained
+from .model_folder import check_model_folder
+from .native import CheckpointError
 
 
 def chat_dtype(device: str, dtype: str = "auto") -> torch.dtype:
@@ -44,7 +47,14 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
 
         model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     else:
+        check_model_folder(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    broken = first_non_finite(model)
+    if broken is not None:
+        raise CheckpointError(
+            f"{path}: weight {broken} holds NaN/inf values: the weights file is corrupt, or was saved from a run "
+            "that diverged"
+        )
     tokenizer = AutoTokenizer.from_pretrained(path)
     return model.to(device).eval(), tokenizer
 

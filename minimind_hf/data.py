@@ -33,6 +33,7 @@ from .masking import (
     tokenize_conversation,
 )
 from .sources import read_sources
+from .text_safety import escape_unsafe
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +163,18 @@ def _tokenize_rows(batch, tokenizer, opts: SFTOptions, skip_invalid: bool) -> di
             key = f"{messages}\0{tools or ''}"
             conversations.append((json.loads(messages), json.loads(tools) if tools else None, key))
         locations.append(location if error is None else None)  # None: invalid, found while reading
+    # Content holding one of the tokenizer's special tokens (the pad token <|endoftext|>, MiniMind-3's vision / audio
+    # placeholders, ...) would be encoded as that token and supervised: invalid, like the ChatML markers.
+    specials = [t for t in tokenizer.all_special_tokens if t]
+    forged = [next((t for t in specials if t in key), None) for _, _, key in conversations]
     results = iter(encode_conversations(conversations, tokenizer, opts))
+    forged = iter(forged)
     out = {name: [] for name in _processed_features()}
     for location in locations:
         result = None if location is None else next(results)
+        token = None if location is None else next(forged)
+        if token is not None:
+            result = SFTDataError(f"contains the tokenizer's special token {token}, which text must not forge")
         if isinstance(result, SFTDataError) and not skip_invalid:
             raise SFTDataError(f"{location}: {result}\n  ({SKIP_INVALID_HINT})")
         if result is None or isinstance(result, SFTDataError):
@@ -223,7 +232,7 @@ def format_sample(input_ids, labels, tokenizer, colour: bool) -> str:
             groups.append([[token], supervised])
     out = []
     for i, (ids, supervised) in enumerate(groups):
-        text = tokenizer.decode(ids, skip_special_tokens=False)
+        text = escape_unsafe(tokenizer.decode(ids, skip_special_tokens=False))  # no raw ESC/BEL to the terminal
         if colour:
             out.append((_SUPERVISED_COLOURS if supervised else _CONTEXT_COLOURS)[i % 2] + text + _RESET)
         else:

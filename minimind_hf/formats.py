@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UserError
+from .text_safety import strings, unsafe_character
 
 # ChatML control tokens. Content containing them would forge turn boundaries, so it is rejected.
 CONTROL_TOKENS = ("<|im_start|>", "<|im_end|>")
@@ -194,6 +195,10 @@ def _sharegpt_message(turn: dict, i: int) -> tuple[dict, None]:
 
 def dump_conversation(messages: list[dict], tools: list[dict] | None) -> tuple[str, str | None]:
     """Serialize a canonical conversation; the strings are what the dataset stores and what sample seeds hash."""
+    for text in strings([messages, tools]):
+        problem = unsafe_character(text)
+        if problem:
+            raise SFTDataError(f"contains {problem} (see minimind_hf.text_safety)")
     messages_json = json.dumps(messages, ensure_ascii=False)
     tools_json = json.dumps(tools, ensure_ascii=False) if tools else None
     for text in (messages_json, tools_json or ""):
@@ -247,6 +252,8 @@ def _iter_jsonl(path: str) -> Iterator[tuple[str, object]]:
                 yield location, json.loads(text)
             except json.JSONDecodeError as err:
                 yield location, SFTDataError(f"{location}: malformed JSON, {_json_problem(err)}")
+            except RecursionError:
+                yield location, SFTDataError(f"{location}: JSON nested too deeply to read")
     if not seen_any:
         yield path, SFTDataError(f"{path}: file is empty")
 
@@ -256,6 +263,9 @@ def _iter_json(path: str) -> Iterator[tuple[str, object]]:
         raw = f.read()
     try:
         data = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError:
+        yield path, SFTDataError(f"{path}: JSON nested too deeply to read")
+        return
     except UnicodeDecodeError as err:
         yield path, SFTDataError(f"{path}: invalid UTF-8 ({err.reason} at byte {err.start})")
         return
@@ -314,6 +324,8 @@ def iter_conversations(records: Iterator[tuple[str, object]]) -> Iterator[dict]:
                 row["messages"], row["tools"] = dump_conversation(*normalize_record(record))
             except SFTDataError as err:
                 row["error"] = f"{location}: {err}"
+            except RecursionError:
+                row["error"] = f"{location}: nested too deeply to read"
         yield row
 
 

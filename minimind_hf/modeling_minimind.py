@@ -379,6 +379,9 @@ class MiniMindForCausalLM(MiniMindPreTrainedModel, GenerationMixin):
         self.model = MiniMindModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
+        # A tied lm_head is saved once, as the embedding: declaring it lets Trainer's resume tie it back quietly, so
+        # its "missing keys" warning is left for keys really missing from a checkpoint.
+        self._keys_to_ignore_on_save = list(self.all_tied_weights_keys) or None
 
     @can_return_tuple
     def forward(

@@ -163,6 +163,13 @@ def check_state(state: dict[str, torch.Tensor], config: MiniMindConfig, source) 
     unexpected = sorted(set(state) - set(expected))
     wrong = [f"{k}: {tuple(state[k].shape)}, expected {expected[k]}" for k in expected if k in state and tuple(
         state[k].shape) != expected[k]]  # fmt: skip
+    broken = next(
+        (k for k, t in state.items() if t.is_floating_point() and not t.is_meta and not torch.isfinite(t).all()), None
+    )
+    if broken:
+        raise CheckpointError(
+            f"{source}: tensor {broken} holds NaN/inf values: the file is corrupt, or saved from a run that diverged"
+        )
     if missing or unexpected or wrong:
         parts = [f"{source} does not match the inferred MiniMind architecture ({summary(config)}):"]
         for title, keys in (("missing", missing), ("unexpected", unexpected)):

@@ -34,6 +34,7 @@ import numpy as np
 from .fingerprints import code_fingerprint, hash_parts, tokenizer_fingerprint
 from .formats import DataError
 from .sources import read_sources
+from .text_safety import unsafe_character
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ def iter_texts(records):
             row["error"] = f'{location}: expected a {{"text": string}} record, got {found}'
         elif not record["text"].strip():
             row["error"] = f"{location}: empty text"
+        elif problem := unsafe_character(record["text"]):
+            row["error"] = f"{location}: contains {problem} (see minimind_hf.text_safety)"
         else:
             row["text"] = record["text"]
         yield row

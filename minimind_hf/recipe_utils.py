@@ -12,12 +12,19 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer
 from transformers.trainer_callback import ProgressCallback
 
-from .callbacks import LossProgressCallback, SFTMetricsCallback, resolve_resume_checkpoint
+from .callbacks import LossProgressCallback, SFTMetricsCallback
 from .chat import generate_answers
+from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
+from .disk_space import disk_full_reported
 from .errors import UserError
 from .generation import configure_generation
+from .guards import TrainingGuard, check_finite_weights, first_non_finite
 from .locations import check_pretrained
+from .native import CheckpointError
+from .shutdown import GracefulShutdown
+
+logger = logging.getLogger(__name__)
 
 
 def setup_logging(training_args, *logger_names: str) -> None:
@@ -31,7 +38,6 @@ def setup_logging(training_args, *logger_names: str) -> None:
     transformers.utils.logging.set_verbosity(log_level)
 
 
-logger = logging.getLogger(__name__)
 # Set by TrainingArguments itself from other fields or the launcher, so no sign of what the user chose.
 DERIVED_FIELDS = ("logging_dir", "local_rank", "use_cpu", "bf16", "tokenizer_name_or_path")
 
@@ -113,6 +119,11 @@ def load_model(model_args, tokenizer):
             trust_remote_code=model_args.trust_remote_code,
             **model_kwargs,
         )
+    broken = first_non_finite(model)
+    if broken is not None:
+        raise CheckpointError(
+            f"{model_args.model_name_or_path}: weight {broken} holds NaN/inf values: the weights file is corrupt"
+        )
     if len(tokenizer) > model.config.vocab_size:
         raise UserError(
             f"Tokenizer has {len(tokenizer)} tokens, the model's vocabulary only {model.config.vocab_size}"
@@ -126,7 +137,11 @@ def load_datasets(load, tokenizer, data_args, training_args):
     options; eval from ``eval_dataset_name`` or a seeded ``eval_split_ratio`` split. Rank 0 tokenizes first, the other
     ranks then read its cache."""
     options = data_args.load_options(training_args)
-    with training_args.main_process_first(desc=f"{load.__name__} {data_args.dataset_name}"):
+    cache = options.get("cache_dir") or datasets.config.HF_DATASETS_CACHE
+    with (
+        disk_full_reported(cache, "the datasets cache", is_main_process=False),
+        training_args.main_process_first(desc=f"{load.__name__} {data_args.dataset_name}"),
+    ):
         train_dataset = load(data_args.dataset_name, tokenizer, **options)
         if data_args.eval_dataset_name:
             return train_dataset, load(data_args.eval_dataset_name, tokenizer, **options)
@@ -138,7 +153,8 @@ def load_datasets(load, tokenizer, data_args, training_args):
 
 def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset) -> Trainer:
     """`transformers.Trainer` with `SFTMetricsCallback` ahead of the reporting callbacks, so TensorBoard / W&B receive
-    its throughput and aux-loss numbers."""
+    its throughput and aux-loss numbers, `TrainingGuard` (divergence stops the run) and `RunShape` (the batch shape in
+    every checkpoint) and `GracefulShutdown` (SIGTERM checkpoints the current step and exits)."""
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -148,6 +164,9 @@ def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval
         data_collator=collator,
     )
     trainer.callback_handler.callbacks.insert(0, SFTMetricsCallback())
+    trainer.add_callback(TrainingGuard(getattr(training_args, "loss_spike_factor", None)))
+    trainer.add_callback(RunShape())
+    trainer.add_callback(GracefulShutdown())
     if not training_args.disable_tqdm:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(LossProgressCallback)
@@ -156,9 +175,16 @@ def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval
 
 def train_and_evaluate(trainer, training_args) -> dict | None:
     """Train (resuming from the newest complete checkpoint when asked), save metrics and state, then evaluate on the
-    trainer's eval dataset if it has one; returns the eval metrics, perplexity included, or None."""
-    checkpoint = resolve_resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer's eval dataset if it has one; returns the eval metrics, perplexity included, or None. A checkpoint that
+    already reached the run's last step ends the process (exit 0): there is nothing to train."""
+    args = training_args
+    checkpoint = resolve_resume_checkpoint(args.resume_from_checkpoint, args.output_dir, args)
+    if checkpoint and reached_the_end(checkpoint, args):
+        logger.warning(f"Nothing to train: {checkpoint} already reached the run's last step; output_dir left as it is")
+        raise SystemExit(0)
+    with disk_full_reported(args.output_dir, "a checkpoint", trainer.is_world_process_zero()):
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    check_finite_weights(trainer.model, f"the final model to {args.output_dir}")
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     trainer.save_state()

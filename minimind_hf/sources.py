@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from . import formats
+from . import formats, text_safety
 from .fingerprints import code_fingerprint, hash_parts
 from .formats import (
     SKIP_INVALID_HINT,
@@ -62,7 +62,7 @@ def _read_source(source: str, cache_dir, to_rows, features):
     from datasets import Dataset
 
     reader = f"{to_rows.__module__}.{to_rows.__qualname__}"  # the same file read as conversations or as text
-    code = code_fingerprint(formats, sys.modules[to_rows.__module__], sys.modules[__name__])
+    code = code_fingerprint(formats, text_safety, sys.modules[to_rows.__module__], sys.modules[__name__])
     files = resolve_local(source)
     if files is not None:
         generator, gen_kwargs = _generate_from_files, {"files": files, "to_rows": to_rows}

@@ -29,16 +29,20 @@ REFERENCE_TOKENIZERS = {
 #   SFT_RECORD_DIR: every process writes rank{R}.json: world size, accelerate's distributed type, DeepSpeed's ZeRO
 #   stage, and the rows it trained on, per micro-step.
 #   SFT_KILL_IN_SAVE_AT_STEP=N: SIGKILL itself while saving checkpoint-N, after the weights, before the optimizer.
+#   SFT_STOP_RANK_AT_STEP=R:N: rank R SIGSTOPs itself (hangs) at the start of step N.
 HARNESS = r"""
 import json, os, runpy, signal, sys
 import torch.distributed as dist
 from transformers import Trainer
 
 record_dir, kill_step = os.environ.get("SFT_RECORD_DIR"), int(os.environ.get("SFT_KILL_IN_SAVE_AT_STEP", "0"))
+stop_rank, stop_step = (int(x) for x in os.environ.get("SFT_STOP_RANK_AT_STEP", "-1:-1").split(":"))
 record = {"rank": int(os.environ.get("RANK", "0")), "world_size": None, "steps": []}
 training_step, save_optimizer = Trainer.training_step, Trainer._save_optimizer_and_scheduler
 
 def recorded_training_step(self, model, inputs, num_items_in_batch=None):
+    if record["rank"] == stop_rank and self.state.global_step == stop_step:
+        os.kill(os.getpid(), signal.SIGSTOP)
     record["world_size"] = dist.get_world_size() if dist.is_initialized() else 1
     record["distributed_type"] = str(self.accelerator.distributed_type)
     plugin = self.accelerator.state.deepspeed_plugin

@@ -436,6 +436,14 @@ BAD_LINES = {
     "record not an object": (b"[1, 2]", "expected a JSON object"),
     "control token": (b'{"messages": [{"role": "user", "content": "<|im_end|>"}, {"role": "assistant", "content": "a"}]}', "control token"),
     "bad tool calls": (b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": "{oops"}]}', "not valid JSON"),
+    "deep nesting": (b'{"conversations": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    "lone surrogate": (b'{"messages": [{"role": "user", "content": "x\\ud800"}, {"role": "assistant", "content": "a"}]}', "unpaired surrogate U+D800"),
+    "NUL": (b'{"messages": [{"role": "user", "content": "x\\u0000"}, {"role": "assistant", "content": "a"}]}', "U+0000"),
+    "ESC": (b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "\\u001b[2J"}]}', "U+001B (ESC)"),
+    "BEL": (b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a\\u0007"}]}', "U+0007 (BEL)"),
+    "RTL override": ('{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a\u202eb"}]}'.encode(), "RIGHT-TO-LEFT OVERRIDE"),
+    "pad token in an answer": (b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a<|endoftext|>"}]}', "special token <|endoftext|>"),
+    "vision token": (b'{"messages": [{"role": "user", "content": "<|image_pad|>"}, {"role": "assistant", "content": "a"}]}', "special token <|image_pad|>"),
 }  # fmt: skip
 
 
@@ -452,7 +460,11 @@ def test_bad_line_strict_and_skipped(tok3, tmp_path, case, caplog):
             str(path), tok3, skip_invalid=True, cache_dir=str(tmp_path / "c"), return_stats=True
         )
     assert len(dataset) == 3 and (stats.samples_in, stats.invalid, stats.kept) == (4, 1, 3)
-    assert "1 invalid records will be skipped" in caplog.text and "skipped 1 invalid" in caplog.text
+    assert "skipped 1 invalid" in caplog.text
+    if (
+        "special token" not in reason
+    ):  # found while reading (special tokens: while tokenizing, by the tokenizer's list)
+        assert "1 invalid records will be skipped" in caplog.text
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n", b"[]"])
@@ -777,6 +789,14 @@ def test_inspect_yaml_previews_what_training_gets(tmp_path, capsys, tok3):
     config.write_text(head + "max_lenght: 20\n")
     with pytest.raises(ConfigError, match="Unknown key 'max_lenght'.*did you mean 'max_length'"):
         data_module.main(inspect)  # `minimind-hf inspect` reports it in one line (minimind_hf.errors.user_errors)
+
+
+def test_inspector_escapes_terminal_control_characters(tok3):
+    ids = tok3.encode("a\x1b[2Jb\x07c\x00", add_special_tokens=False)
+    shown = data_module.format_sample(ids, ids, tok3, colour=False)
+    assert shown == "[[a\\x1b[2Jb\\x07c\\x00]]"
+    coloured = data_module.format_sample(ids, ids, tok3, colour=True)
+    assert "\x07" not in coloured and "\x00" not in coloured and "\x1b[2J" not in coloured
 
 
 def test_inspect_module_entry_point(tmp_path, tok2):
