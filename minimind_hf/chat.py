@@ -18,8 +18,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 
 from .errors import user_errors
 from .generation import TEMPERATURE, TOP_P
-from .guards import first_non_finite
 from .hardware import bf16_supported
+from .integrity import first_non_finite
 from .locations import check_pretrained
 from .model_folder import check_model_folder
 from .native import CheckpointError

@@ -10,17 +10,15 @@ trainer_state.json.
 
 import json
 import logging
-import struct
 import zipfile
 from pathlib import Path
 
-import torch
-from safetensors import safe_open
 from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
 
 from .errors import UserError
+from .integrity import non_finite_tensor, safetensors_intact
 
 logger = logging.getLogger(__name__)
 
@@ -66,28 +64,6 @@ def _describe(shape: dict) -> str:
 # ----------------------------------------------------------------------------------------------------- completeness
 
 
-def _safetensors_intact(path: Path) -> bool:
-    """A file cut short by a kill has fewer bytes than its header's tensor offsets promise."""
-    try:
-        with open(path, "rb") as f:
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(header_len))
-    except (OSError, struct.error, ValueError):
-        return False
-    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
-    return path.stat().st_size == 8 + header_len + end
-
-
-def _non_finite_tensor(path: Path) -> str | None:
-    """`file: tensor` of the first floating-point tensor holding NaN/inf (flipped bytes read back as NaN), or None."""
-    with safe_open(str(path), framework="pt") as f:
-        for name in f.keys():
-            tensor = f.get_tensor(name)
-            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-                return f"{path.name}: {name}"
-    return None
-
-
 def _torch_file_intact(path: Path) -> bool:
     """torch.save writes a zip archive: a truncated file has no central directory, a damaged one fails its CRCs."""
     try:
@@ -113,10 +89,10 @@ def checkpoint_problem(path) -> str | None:
     weights = [*path.glob("*.safetensors"), *path.glob("pytorch_model*.bin"), *path.glob("global_step*")]
     if not weights:
         return "it holds no model weights"
-    broken = [f.name for f in sorted(path.glob("*.safetensors")) if not _safetensors_intact(f)]
+    broken = [f.name for f in sorted(path.glob("*.safetensors")) if not safetensors_intact(f)]
     if broken:
         return f"{', '.join(broken)} truncated or corrupt"
-    non_finite = next(filter(None, (_non_finite_tensor(f) for f in sorted(path.glob("*.safetensors")))), None)
+    non_finite = next(filter(None, (non_finite_tensor(f) for f in sorted(path.glob("*.safetensors")))), None)
     if non_finite:
         return f"{non_finite} holds NaN/inf values (corrupt)"
     missing = []

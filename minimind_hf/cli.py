@@ -1,7 +1,7 @@
 """`minimind-hf` console script.
 
 minimind-hf chat MODEL_DIR [--prompt TEXT] [--system TEXT] ...     # streaming chat (minimind_hf.chat)
-minimind-hf inspect CONFIG_OR_DATA [...]                            # what the SFT data supervises (minimind_hf.data)
+minimind-hf inspect CONFIG_OR_DATA [...]                            # what the SFT data supervises (minimind_hf.inspector)
 minimind-hf merge ADAPTER_DIR OUT_DIR                               # LoRA adapter + base -> one full model
 minimind-hf convert ...                                             # MiniMind .pth <-> HF (minimind_hf.convert)
 
@@ -18,7 +18,7 @@ from .errors import user_errors
 # subcommand -> (module, function, arguments put in front of the user's, keyword arguments)
 COMMANDS = {
     "chat": ("minimind_hf.chat", "main", [], {}),
-    "inspect": ("minimind_hf.data", "main", ["inspect"], {"prog": "minimind-hf"}),
+    "inspect": ("minimind_hf.inspector", "main", ["inspect"], {"prog": "minimind-hf"}),
     "merge": ("minimind_hf.convert", "merge_main", [], {}),
     "convert": ("minimind_hf.convert", "main", [], {}),
 }

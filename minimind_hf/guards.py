@@ -16,6 +16,7 @@ import torch.distributed as dist
 from transformers import TrainerCallback
 
 from .errors import ConfigError, UserError
+from .integrity import first_non_finite
 
 # Steps of loss history the spike guard compares against (and waits for before it judges).
 SPIKE_WINDOW = 20
@@ -37,14 +38,6 @@ def check_precision(model_dtype: str, training_args) -> None:
             "dtype: float16 weights overflow to NaN within a few steps on CPU (no loss scaling). Use dtype float32 "
             "(bf16 autocast comes from bf16: true), or bfloat16"
         )
-
-
-def first_non_finite(model) -> str | None:
-    """Name of the first parameter holding NaN or inf, or None."""
-    for name, param in model.named_parameters():
-        if param.numel() and not torch.isfinite(param.detach()).all():
-            return name
-    return None
 
 
 def check_finite_weights(model, what: str) -> None:

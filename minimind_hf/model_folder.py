@@ -5,7 +5,7 @@ sentencepiece / tiktoken or safetensors headers that do not say the save is inco
 import json
 from pathlib import Path
 
-from .checkpoints import _safetensors_intact
+from .integrity import safetensors_intact
 from .native import CheckpointError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -27,7 +27,7 @@ def model_folder_problem(path) -> str | None:
     weights = sorted(path.glob("*.safetensors"))
     if not weights and not any(path.glob("pytorch_model*.bin")):
         return "it holds no weights file"
-    broken = [w.name for w in weights if not _safetensors_intact(w)]
+    broken = [w.name for w in weights if not safetensors_intact(w)]
     if broken:
         return f"{', '.join(broken)} is cut short"
     missing = [name for name in TOKENIZER_FILES if not (path / name).is_file()]

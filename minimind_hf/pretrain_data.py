@@ -19,7 +19,7 @@ restarting per document) would also keep documents apart, but under sdpa its blo
 makes it pay, so it is not the default here.
 
 Reading, validation (bad records name file and line), mixtures and hub sources are the SFT pipeline's
-(`minimind_hf.data.read_sources`); tokenizing + packing is one batched ``datasets.map`` under a fingerprint of the
+(`minimind_hf.sources.read_sources`); tokenizing + packing is one batched ``datasets.map`` under a fingerprint of the
 files, tokenizer and options, so a rerun tokenizes nothing.
 """
 

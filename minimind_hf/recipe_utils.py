@@ -19,7 +19,8 @@ from .configuration_minimind import MiniMindConfig
 from .disk_space import disk_full_reported
 from .errors import UserError
 from .generation import configure_generation
-from .guards import TrainingGuard, check_finite_weights, first_non_finite
+from .guards import TrainingGuard, check_finite_weights
+from .integrity import first_non_finite
 from .locations import check_pretrained
 from .native import CheckpointError
 from .shutdown import GracefulShutdown

@@ -24,6 +24,7 @@ from sft_testing import REFERENCE_TOKENIZERS
 from transformers import AutoTokenizer
 
 import minimind_hf.data as data_module
+import minimind_hf.inspector as inspector
 from minimind_hf.data import SYSTEM_PROMPTS, SFTDataError, load_sft_dataset, tokenize_conversation
 from minimind_hf.errors import ConfigError
 from minimind_hf.masking import (
@@ -742,7 +743,7 @@ def test_inspect_file_and_yaml(tmp_path, capsys, tok3):
     path = _write_jsonl(tmp_path / "data.jsonl", [{"conversations": m} for m, _ in HAND_WRITTEN[:2]])
     cache = str(tmp_path / "cache")
     tokenizer = str(TOKENIZERS["minimind3"])
-    data_module.main(
+    inspector.main(
         ["inspect", str(path), "--n", "1", "--tokenizer", tokenizer, "--colour", "never", "--cache-dir", cache]
     )
     out = capsys.readouterr().out
@@ -753,10 +754,10 @@ def test_inspect_file_and_yaml(tmp_path, capsys, tok3):
         f"model_name_or_path: minimind-tiny\ndataset_name: {path}\ntokenizer_name_or_path: {tokenizer}\n"
         "max_length: 20\nlearning_rate: 1.0\n"
     )
-    data_module.main(["inspect", str(config), "--n", "2", "--colour", "always", "--cache-dir", cache])
+    inspector.main(["inspect", str(config), "--n", "2", "--colour", "always", "--cache-dir", cache])
     out = capsys.readouterr().out
     assert "max_length 20" in out and "\033[30;42m" in out and "samples in 2" in out
-    data_module.main(["inspect", str(path), "--n", "1", "--tokens", "--tokenizer", tokenizer, "--cache-dir", cache])
+    inspector.main(["inspect", str(path), "--n", "1", "--tokens", "--tokenizer", tokenizer, "--cache-dir", cache])
     lines = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"\s+0\s+1   '<\|im_start\|>'", next(line for line in lines if line.strip().startswith("0 ")))
     assert any(re.fullmatch(r"\s+\d+\s+2 \* '<\|im_end\|>'", line) for line in lines)  # a supervised turn end
@@ -778,31 +779,31 @@ def test_inspect_yaml_previews_what_training_gets(tmp_path, capsys, tok3):
     inspect = ["inspect", str(config), "--n", "2", "--colour", "never", "--cache-dir", str(tmp_path / "cache")]
     config.write_text(head)
     with pytest.raises(SFTDataError, match=re.escape(f"{path}:2: malformed JSON")):  # as training would fail
-        data_module.main(inspect)
+        inspector.main(inspect)
     config.write_text(head + "skip_invalid_samples: true\n")
-    data_module.main(inspect)
+    inspector.main(inspect)
     out = capsys.readouterr().out
     assert "max_length 768;" in out  # the recipe's default, as the YAML sets none
     assert "--- sample 1: 768 tokens" in out and "skipped 1 invalid, truncated 1" in out
-    data_module.main([*inspect, "--max-length", "30"])
+    inspector.main([*inspect, "--max-length", "30"])
     assert "max_length 30;" in capsys.readouterr().out
     config.write_text(head + "max_lenght: 20\n")
     with pytest.raises(ConfigError, match="Unknown key 'max_lenght'.*did you mean 'max_length'"):
-        data_module.main(inspect)  # `minimind-hf inspect` reports it in one line (minimind_hf.errors.user_errors)
+        inspector.main(inspect)  # `minimind-hf inspect` reports it in one line (minimind_hf.errors.user_errors)
 
 
 def test_inspector_escapes_terminal_control_characters(tok3):
     ids = tok3.encode("a\x1b[2Jb\x07c\x00", add_special_tokens=False)
-    shown = data_module.format_sample(ids, ids, tok3, colour=False)
+    shown = inspector.format_sample(ids, ids, tok3, colour=False)
     assert shown == "[[a\\x1b[2Jb\\x07c\\x00]]"
-    coloured = data_module.format_sample(ids, ids, tok3, colour=True)
+    coloured = inspector.format_sample(ids, ids, tok3, colour=True)
     assert "\x07" not in coloured and "\x00" not in coloured and "\x1b[2J" not in coloured
 
 
 def test_inspect_module_entry_point(tmp_path, tok2):
     path = _write_jsonl(tmp_path / "data.jsonl", [GOOD])
     result = subprocess.run(
-        [sys.executable, "-m", "minimind_hf.data", "inspect", str(path), "--tokenizer", str(TOKENIZERS["minimind2"]),
+        [sys.executable, "-m", "minimind_hf.inspector", "inspect", str(path), "--tokenizer", str(TOKENIZERS["minimind2"]),
          "--cache-dir", str(tmp_path / "cache")],
         capture_output=True, text=True, timeout=120, cwd=REPO,
     )  # fmt: skip
