@@ -76,7 +76,7 @@ def log_run_header(trainer, train_dataset, eval_dataset, unit: str = "conversati
         steps = math.ceil(args.num_train_epochs * max(math.ceil(batches / args.gradient_accumulation_steps), 1))
     held_out = f" (+{len(eval_dataset)} held out)" if eval_dataset is not None else ""
     logger.info(
-        f"Training on {args.world_size} process{'es' if args.world_size > 1 else ''} ({args.device}, "
+        f"Training on {args.world_size} process{'es' if args.world_size > 1 else ''} ({args.device.type}, "
         f"{'bf16' if args.bf16 else 'fp32'}): {args.per_device_train_batch_size} per device x "
         f"{args.gradient_accumulation_steps} accumulation x {args.world_size} = {per_step} {unit} per optimizer "
         f"step; {len(train_dataset)} {unit}{held_out}, {args.num_train_epochs:g} epochs -> {steps} steps"

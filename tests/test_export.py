@@ -94,7 +94,7 @@ def test_gguf_dtypes_and_refusals(tmp_path, tokenizer):
         tensors = {t.name: t for t in gguf.GGUFReader(tmp_path / f"{dtype}.gguf").tensors}
         assert tensors["blk.0.attn_q.weight"].tensor_type == expected
         assert tensors["blk.0.attn_norm.weight"].tensor_type == gguf.GGMLQuantizationType.F32
-    with pytest.raises(SystemExit, match="--to gguf writes one .gguf file"):
+    with pytest.raises(CheckpointError, match="--to gguf writes one .gguf file"):
         main([str(tmp_path / "hf"), str(tmp_path / "m.bin"), "--to", "gguf"])
-    with pytest.raises(SystemExit, match="is a GGUF type"):
+    with pytest.raises(CheckpointError, match="is a GGUF type"):
         main([str(tmp_path / "hf"), str(tmp_path / "q"), "--to", "qwen3", "--dtype", "q8_0"])
