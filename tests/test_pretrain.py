@@ -232,8 +232,10 @@ def test_make_pretrain_then_sft_starts_from_the_pretrained_model(tmp_path):
     scratch = logged_losses(_sft(tmp_path, "minimind-tiny", "--max_steps", "3"))
     assert scratch[0] == pytest.approx(RANDOM_INIT_LOSS, abs=0.2)
     # Chat markup is new to the base model, so its first loss is only somewhat lower; it then learns far faster.
-    assert pretrained[0] < scratch[0] - 0.5
-    assert pretrained[-1] < scratch[-1] - 1.5
+    # Measured with the bundled tokenizer whose newlines are tokens of their own (#12): 0.34 lower at step 1, 3.2 lower
+    # at step 3 (with the old newline merges: 0.80 and 2.35).
+    assert pretrained[0] < scratch[0] - 0.25
+    assert pretrained[-1] < scratch[-1] - 2.5
 
 
 @needs_make
