@@ -72,14 +72,21 @@ finally:
 """
 
 
-def make_base_model(folder: Path, config) -> Path:
-    """A tiny random MiniMind saved like a real checkpoint: weights, config, generation config, bundled tokenizer."""
+# The recipe tests' model: hidden 64, 2 layers, GQA 4/2 heads.
+TINY_FIELDS = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+               "intermediate_size": 128}  # fmt: skip
+
+
+def make_base_model(folder: Path, config=None) -> Path:
+    """A tiny random MiniMind saved like a real checkpoint: weights, config, generation config, bundled tokenizer.
+    ``config`` defaults to `TINY_FIELDS`."""
     import torch
     from transformers import AutoTokenizer
 
-    from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindForCausalLM
+    from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
     from minimind_hf.generation import configure_generation
 
+    config = config or MiniMindConfig(**TINY_FIELDS)
     torch.manual_seed(0)
     model = MiniMindForCausalLM(config)
     tokenizer = AutoTokenizer.from_pretrained(BUNDLED_TOKENIZER_DIR)

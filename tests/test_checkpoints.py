@@ -13,7 +13,6 @@ from safetensors.torch import save_file
 from sft_testing import RECIPE, make_base_model, make_sft_data, weights, write_config
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
-from minimind_hf import MiniMindConfig
 from minimind_hf.arguments import parse_args
 from minimind_hf.callbacks import checkpoint_problem as reexported
 from minimind_hf.checkpoints import CheckpointNotResumable, checkpoint_problem, resolve_resume_checkpoint
@@ -30,10 +29,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base(workdir):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
-    return {"model_name_or_path": make_base_model(workdir / "base", config),
+    return {"model_name_or_path": make_base_model(workdir / "base"),
             "dataset_name": make_sft_data(workdir / "data.jsonl", 32), **RUN}  # fmt: skip
 
 

@@ -8,7 +8,6 @@ import subprocess
 import pytest
 from sft_testing import DEMO_SFT, launch, make_base_model, make_sft_data, write_config
 
-from minimind_hf import MiniMindConfig
 from minimind_hf.checkpoints import checkpoint_problem
 
 
@@ -26,11 +25,8 @@ def small_disk(tmp_path, request):
 
 @pytest.mark.slow
 def test_full_disk_during_a_checkpoint_is_one_message_and_no_partial_folder(tmp_path, small_disk):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
     out = small_disk / "out"
-    run = write_config(tmp_path / "run.yaml", model_name_or_path=make_base_model(tmp_path / "base", config),
+    run = write_config(tmp_path / "run.yaml", model_name_or_path=make_base_model(tmp_path / "base"),
                        dataset_name=make_sft_data(tmp_path / "data.jsonl", 16), max_steps=3, save_strategy="steps",
                        save_steps=1, output_dir=out)  # fmt: skip
     result = launch(run, tmp_path=tmp_path, check=False)
@@ -48,10 +44,7 @@ def test_full_disk_during_a_checkpoint_is_one_message_and_no_partial_folder(tmp_
 @pytest.mark.slow
 @pytest.mark.parametrize("small_disk", ["64k"], indirect=True)
 def test_full_disk_in_the_datasets_cache_is_one_message(tmp_path, small_disk):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
-    run = write_config(tmp_path / "run.yaml", model_name_or_path=make_base_model(tmp_path / "base", config),
+    run = write_config(tmp_path / "run.yaml", model_name_or_path=make_base_model(tmp_path / "base"),
                        dataset_name=DEMO_SFT, max_steps=1, output_dir=tmp_path / "out")  # fmt: skip
     result = launch(run, tmp_path=tmp_path, check=False, HF_DATASETS_CACHE=small_disk)
     output = result.stdout + result.stderr

@@ -18,7 +18,6 @@ from sft_testing import (
 )
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
-from minimind_hf import MiniMindConfig
 
 # 24 conversations, global batch 8, 2 epochs: 6 optimizer steps.
 RUN = {"num_train_epochs": 2, "learning_rate": 1e-3}
@@ -31,10 +30,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base(workdir):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
-    return {"model_name_or_path": make_base_model(workdir / "base", config),
+    return {"model_name_or_path": make_base_model(workdir / "base"),
             "dataset_name": make_sft_data(workdir / "data.jsonl", 24), **RUN}  # fmt: skip
 
 

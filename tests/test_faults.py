@@ -6,8 +6,6 @@ import time
 import pytest
 from sft_testing import launch, make_base_model, make_sft_data, write_config
 
-from minimind_hf import MiniMindConfig
-
 pytestmark = pytest.mark.slow
 
 
@@ -18,10 +16,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base(workdir):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
-    return {"model_name_or_path": make_base_model(workdir / "base", config),
+    return {"model_name_or_path": make_base_model(workdir / "base"),
             "dataset_name": make_sft_data(workdir / "data.jsonl", 24)}  # fmt: skip
 
 

@@ -17,7 +17,6 @@ import torch
 from sft_testing import _free_port, make_base_model, make_sft_data, run, subprocess_env, weights
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
-from minimind_hf import MiniMindConfig
 
 STEPS, RESUME_AT, PER_RANK = 4, 2, 2
 
@@ -110,10 +109,7 @@ def _launch(tmp_path, worker, base, data, out, first, last, ranks):
 def test_fully_shard_trains_saves_and_resumes_on_two_cpu_ranks(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
-    base = make_base_model(tmp_path / "base", config)
+    base = make_base_model(tmp_path / "base")
     data = make_sft_data(tmp_path / "data.jsonl", STEPS * PER_RANK * 2)
     worker = tmp_path / "fsdp_worker.py"
     worker.write_text(WORKER, encoding="utf-8")

@@ -10,7 +10,6 @@ from sft_testing import RECIPE, make_base_model, make_sft_data, weights, write_c
 from transformers.modeling_outputs import CausalLMOutput
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
-from minimind_hf import MiniMindConfig
 from minimind_hf.arguments import parse_args
 from minimind_hf.checkpoints import checkpoint_problem
 from minimind_hf.guards import TrainingGuard, TrainingStopped, check_finite_weights
@@ -23,10 +22,7 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base_model(workdir):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
-    return make_base_model(workdir / "base", config)
+    return make_base_model(workdir / "base")
 
 
 def test_divergence_stops_at_the_step_keeping_the_last_good_checkpoint(workdir, base_model):

@@ -10,7 +10,6 @@ from huggingface_hub import HfApi, RepoUrl, get_token
 from sft_testing import RECIPE, make_base_model, make_sft_data, write_config
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
-from minimind_hf import MiniMindConfig
 from minimind_hf.arguments import parse_args
 
 SECRET = "hf_test_SECRET_token_456"
@@ -39,11 +38,8 @@ def test_hub_token_is_in_no_file_written_or_uploaded(tmp_path, monkeypatch, stra
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     monkeypatch.setattr(HfApi, "create_commit", create_commit)
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
     out = tmp_path / "out"
-    run = write_config(tmp_path / "push.yaml", model_name_or_path=make_base_model(tmp_path / "base", config),
+    run = write_config(tmp_path / "push.yaml", model_name_or_path=make_base_model(tmp_path / "base"),
                        dataset_name=make_sft_data(tmp_path / "data.jsonl", 8), max_steps=2, save_strategy="steps",
                        save_steps=1, push_to_hub=True, hub_model_id="someone/minimind-test", hub_strategy=strategy,
                        output_dir=out)  # fmt: skip

@@ -25,7 +25,6 @@ from sft_testing import (
 )
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
-from minimind_hf import MiniMindConfig
 
 
 def _rows_per_step(record) -> list[Counter]:
@@ -37,10 +36,7 @@ def _rows_per_step(record) -> list[Counter]:
 
 @pytest.mark.slow
 def test_two_machines_form_one_world_and_match_one_process(tmp_path):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
-    base = {"model_name_or_path": make_base_model(tmp_path / "base", config),
+    base = {"model_name_or_path": make_base_model(tmp_path / "base"),
             "dataset_name": make_sft_data(tmp_path / "data.jsonl", 24), "num_train_epochs": 2}  # fmt: skip
     reference = tmp_path / "reference"
     launch(write_config(tmp_path / "reference.yaml", **base, per_device_train_batch_size=8, output_dir=reference),

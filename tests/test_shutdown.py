@@ -11,17 +11,13 @@ import time
 import pytest
 from sft_testing import RECIPE, REPO_DIR, make_base_model, make_sft_data, subprocess_env, write_config
 
-from minimind_hf import MiniMindConfig
 from minimind_hf.checkpoints import checkpoint_problem
 
 
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_with_a_message(tmp_path):
-    config = MiniMindConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128
-    )
     out = tmp_path / "out"
-    run = write_config(tmp_path / "run.yaml", model_name_or_path=make_base_model(tmp_path / "base", config),
+    run = write_config(tmp_path / "run.yaml", model_name_or_path=make_base_model(tmp_path / "base"),
                        dataset_name=make_sft_data(tmp_path / "data.jsonl", 16), max_steps=100_000,
                        save_strategy="steps", save_steps=50_000, output_dir=out)  # fmt: skip
     recipe = subprocess.Popen([sys.executable, str(RECIPE), str(run)], cwd=REPO_DIR, env=subprocess_env(), text=True,
