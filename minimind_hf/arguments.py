@@ -120,7 +120,9 @@ class ModelArguments:
 class _SourceArguments:
     """Where the training data comes from, and the held-out part; shared by the SFT and pretraining arguments."""
 
-    dataset_name: str = field(default=None, metadata={"help": "Required. Training data (see the recipe's data arguments)."})
+    dataset_name: str = field(
+        default=None, metadata={"help": "Required. Training data (see the recipe's data arguments)."}
+    )
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out data for eval loss."})
     eval_split_ratio: float = field(
         default=0.0, metadata={"help": "Fraction of dataset_name held out for eval loss / perplexity (0 = none)."}
