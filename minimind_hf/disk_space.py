@@ -51,8 +51,9 @@ def remove_partial_checkpoints(output_dir) -> list[str]:
 
 
 @contextmanager
-def disk_full_reported(folder, what: str, is_main_process: bool = True):
-    """Run the block; a full disk under `folder` ends the process (exit 1) with one message instead of a traceback."""
+def disk_full_reported(folder, what: str, is_main_process: bool = True, final: bool = False):
+    """Run the block; a full disk under `folder` ends the process (exit 1) with one message instead of a traceback.
+    ``final``: the block saves the final model into `folder`, so what it leaves there is incomplete."""
     try:
         yield
     except Exception as err:  # datasets wraps the OSError in a DatasetGenerationError
@@ -66,13 +67,23 @@ def disk_full_reported(folder, what: str, is_main_process: bool = True):
         ]
         if removed:
             parts.append(f"Removed the half-written {', '.join(removed)}.")
-        if last:
-            parts.append(f"{last} is complete and untouched: resume from it (resume_from_checkpoint: true).")
-        parts.append(
-            f"Free at least {need / 2**20:.0f} MiB (one checkpoint), or lower save_total_limit, or point output_dir "
-            "at a larger disk."
-            if need
-            else "Free space (or set HF_DATASETS_CACHE / output_dir to a larger disk) and run again."
-        )
+        if final:
+            parts.append(f"The final model in {folder} is incomplete: do not load it.")
+            parts.append(
+                f"Free space; {last}, the newest complete checkpoint, becomes a model folder with "
+                f"`minimind-hf convert {last} FOLDER --to hf`."
+                if last
+                else "Free space (about as much as the model's weights), or point output_dir at a larger disk, and "
+                "run again."
+            )
+        else:
+            if last:
+                parts.append(f"{last} is complete and untouched: resume from it (resume_from_checkpoint: true).")
+            parts.append(
+                f"Free at least {need / 2**20:.0f} MiB (one checkpoint), or lower save_total_limit, or point "
+                "output_dir at a larger disk."
+                if need
+                else "Free space (or set HF_DATASETS_CACHE / output_dir to a larger disk) and run again."
+            )
         logger.error(" ".join(parts))
         raise SystemExit(1) from err
