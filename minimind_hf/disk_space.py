@@ -1,10 +1,10 @@
 """A full disk while writing a checkpoint, the final model or the datasets cache.
 
 torch.save reports it as `RuntimeError: [enforce fail at inline_container.cc:...] . unexpected pos ...`, datasets as
-`OSError: [Errno 28]` inside a generation error. `disk_full_reported` turns either into one message naming the
-folder and how much to free, and removes the half-written checkpoint it leaves (a checkpoint without
-trainer_state.json, which Trainer writes last), so the next resume on the same disk does not trip over it. The older
-complete checkpoints are never touched.
+`OSError: [Errno 28]` inside a generation error, safetensors as a `SafetensorError` carrying the OS's text.
+`disk_full_reported` turns each into one message naming the folder and how much to free, and removes the
+half-written checkpoint it leaves (a checkpoint without trainer_state.json, which Trainer writes last), so the next
+resume on the same disk does not trip over it. The older complete checkpoints are never touched.
 """
 
 import errno
@@ -33,6 +33,8 @@ def _no_space(err: BaseException, folder) -> bool:
             continue
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(current):  # safetensors' SafetensorError carries only the OS's text
             return True
         if isinstance(current, RuntimeError) and "inline_container" in str(current):
             return shutil.disk_usage(folder).free < LOW_SPACE
