@@ -3,8 +3,8 @@
     python recipes/train_tokenizer.py --output_dir minimind_hf/tokenizer
 
 Trains on the bundled demo text (minimind_hf/demo_data/pretrain.jsonl, plus sft.jsonl rendered through the chat
-template, so the chat markup gets merges of its own), attaches the template from minimind_hf/chat_template.jinja and
-saves a PreTrainedTokenizerFast. Runs in about a second; the same data always gives the same tokenizer.json.
+template, so the chat markup gets merges of its own), attaches the template minimind_hf/tokenizer/chat_template.jinja
+(the one copy of MiniMind's template in the repository) and saves a PreTrainedTokenizerFast. Runs in about a second; the same data always gives the same tokenizer.json.
 
 Every newline stays a token of its own (`newline_alone`), so that a prompt ending in "\n" tokenizes the same alone as
 inside a training sample: see that function for why.
@@ -129,6 +129,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data_dir", type=Path, default=ROOT / "minimind_hf" / "demo_data")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "minimind_hf" / "tokenizer")
-    parser.add_argument("--chat_template", type=Path, default=ROOT / "minimind_hf" / "chat_template.jinja")
+    parser.add_argument(
+        "--chat_template", type=Path, default=ROOT / "minimind_hf" / "tokenizer" / "chat_template.jinja"
+    )
     args = parser.parse_args()
     main(args.data_dir, args.output_dir, args.chat_template)

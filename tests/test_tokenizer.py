@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER_DIR = ROOT / "minimind_hf" / "tokenizer"
-TEMPLATE_PATH = ROOT / "minimind_hf" / "chat_template.jinja"
+TEMPLATE_PATH = ROOT / "minimind_hf" / "tokenizer" / "chat_template.jinja"  # the one template source
 DEMO_DIR = ROOT / "minimind_hf" / "demo_data"
 
 SPECIAL_IDS = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "<tts_text_bos_single>": 20}
@@ -125,7 +125,9 @@ def test_round_trip_any_text(tokenizer, text):
 def test_single_template_source(tokenizer):
     source = TEMPLATE_PATH.read_text(encoding="utf-8")
     assert tokenizer.chat_template == source
-    assert (TOKENIZER_DIR / "chat_template.jinja").read_text(encoding="utf-8") == source
+    assert sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "minimind_hf").rglob("*.jinja")) == [
+        "minimind_hf/tokenizer/chat_template.jinja"
+    ]
 
 
 def test_recipe_reproduces_shipped_tokenizer(tmp_path):
