@@ -258,6 +258,7 @@ class SFTConfig(TrainingArguments):
             # On a CPU-only machine say so: otherwise several processes each train alone (accelerate picks
             # NOT_PARALLEL, silently) and bf16 autocast is refused.
             self.use_cpu = True
+        if self.use_cpu:
             # accelerate imports an installed DeepSpeed whenever it unwraps a model, and DeepSpeed's device probe
             # then warns "Setting accelerator to CPU" on every run; name the device so it does not guess.
             os.environ.setdefault("DS_ACCELERATOR", "cpu")
