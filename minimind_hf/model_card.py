@@ -23,27 +23,28 @@ def launch_command() -> str:
     )
 
 
+# A Jinja template for huggingface_hub.ModelCard.from_template (card_data: the YAML metadata).
 CARD = """---
-{metadata}
+{{ card_data }}
 ---
 
-# {name}
+# {{ name }}
 
-A [MiniMind](https://github.com/jingyaogong/minimind) model {trained} with minimind-hf.
+A [MiniMind](https://github.com/jingyaogong/minimind) model {{ trained }} with minimind-hf.
 
 ## Training
 
 | | |
 |---|---|
-{table}
+{{ table }}
 
 ```bash
-{command}
+{{ command }}
 ```
 
 ## Use
 
-{use}
+{{ use }}
 """
 
 USE_CHAT = """```python
@@ -77,7 +78,7 @@ def write_model_card(
 ):
     """README.md with Hub metadata: base model, data, method, hyperparameters, results and the launch command.
     ``stage``: "sft" (a chat model) or "pretrain" (a base model, from recipes/pretrain.py)."""
-    from huggingface_hub import ModelCardData
+    from huggingface_hub import ModelCard, ModelCardData
 
     base, dataset, args = model_args.model_name_or_path, data_args.dataset_name, training_args
     is_adapter = Path(folder, "adapter_config.json").exists()
@@ -122,12 +123,13 @@ def write_model_card(
         auto_class="AutoPeftModelForCausalLM" if is_adapter else "AutoModelForCausalLM",
         location=location,
     )
-    card = CARD.format(
-        metadata=metadata.to_yaml(),
+    card = ModelCard.from_template(
+        metadata,
+        template_str=CARD,
         trained="after supervised fine-tuning" if stage == "sft" else "pretrained (a base model: it continues text)",
         name=Path(args.hub_model_id or args.output_dir).name,
         table="\n".join(f"| {key} | {value} |" for key, value in rows.items()),
         command=launch_command(),
         use=use,
     )
-    Path(folder, "README.md").write_text(card, encoding="utf-8")
+    card.save(Path(folder, "README.md"))
