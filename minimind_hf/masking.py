@@ -4,7 +4,9 @@ MiniMind's rule: an assistant turn is trained on from just after its ``<|im_star
 closing ``<|im_end|>`` and the newline after it; everything else (system, user, tool results, headers, template
 boilerplate) gets label -100. The spans are found in the rendered *text* and mapped to tokens, so the rule holds for
 any ChatML-style template (reasoning blocks and tool calls included) while input_ids stay those of tokenizing the
-whole rendered text, as MiniMind does.
+whole rendered text, as MiniMind does. A template that marks what to train on with ``{% generation %}`` blocks (as
+transformers' `return_assistant_tokens_mask` expects) is trusted instead: its marked spans, from transformers'
+renderer, are the supervised text.
 
 `tokenize_conversation` is the readable entry point; `encode_conversations` is its batched twin, which
 `minimind_hf.data.load_sft_dataset` runs through ``datasets.map``.
@@ -15,12 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import weakref
 from bisect import bisect_left
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
+
+from transformers.utils.chat_template_utils import render_jinja_template
 
 from .constants import IGNORE_INDEX
 from .formats import SFTDataError, dump_conversation, normalize_messages
@@ -43,6 +48,7 @@ EMPTY_THINK = "<think>\n\n</think>\n\n"
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
 TURN_END = "<|im_end|>"
 TRAIN_ON = ("assistant", "last_assistant", "all")
+GENERATION_BLOCK = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
 @dataclass(frozen=True)
@@ -98,21 +104,24 @@ def encode_conversations(conversations, tokenizer, opts: SFTOptions) -> list:
     encode = backend.encode_batch_fast if byte_lengths is not None else backend.encode_batch
     results, in_flight = [], deque()
 
-    def finish(first: int, texts: list[str], encoded) -> None:
-        pending = iter(zip(texts, encoded.result(), strict=True))
+    def finish(first: int, texts: list[str], spans: list, encoded) -> None:
+        pending = iter(zip(texts, spans, encoded.result(), strict=True))
         for i in range(first, min(first + CHUNK_SIZE, len(results))):
             if results[i] is None:
-                results[i] = _label(*next(pending), backend, byte_lengths, opts)
+                text, marked, encoding = next(pending)
+                results[i] = _label(text, marked, encoding, backend, byte_lengths, opts)
 
     for first in range(0, len(conversations), CHUNK_SIZE):
-        texts = []
+        texts, spans = [], []
         for messages, tools, key in conversations[first : first + CHUNK_SIZE]:
             try:
-                texts.append(render_conversation(messages, tools, tokenizer, template_kwargs, key, opts))
+                text, marked = render_conversation(messages, tools, tokenizer, template_kwargs, key, opts)
+                texts.append(text)
+                spans.append(marked)
                 results.append(None)
             except SFTDataError as err:
                 results.append(err)
-        in_flight.append((first, texts, _encoder_thread().submit(encode, texts, add_special_tokens=False)))
+        in_flight.append((first, texts, spans, _encoder_thread().submit(encode, texts, add_special_tokens=False)))
         if len(in_flight) > 1:
             finish(*in_flight.popleft())
     while in_flight:
@@ -131,22 +140,57 @@ def _encoder_thread() -> ThreadPoolExecutor:
     return _THREAD[os.getpid()]
 
 
-def render_conversation(messages, tools, tokenizer, template_kwargs, key: str, opts: SFTOptions) -> str:
-    """The training text of a conversation: chat template plus MiniMind's augmentations, seeded by ``key``."""
+def render_conversation(messages, tools, tokenizer, template_kwargs, key: str, opts: SFTOptions) -> tuple:
+    """The training text of a conversation (chat template plus MiniMind's augmentations, seeded by ``key``) and the
+    character spans to supervise when the template marks them with ``{% generation %}`` (else None: `assistant_spans`
+    finds them)."""
     add_system, prompt_pick, keep_think = _sample_uniforms(opts.seed, key)
     is_tool_chat = bool(tools) or any(m["role"] == "tool" or "tool_calls" in m for m in messages)
     if messages[0]["role"] != "system" and not is_tool_chat and add_system < opts.system_prompt_ratio:
         prompt = opts.system_prompts[int(prompt_pick * len(opts.system_prompts))]
         messages = [{"role": "system", "content": prompt}, *messages]
+    spans = None
     try:  # transformers' own renderer: its sandbox, filters and globals, and the "thinking" alias of reasoning
-        text = tokenizer.apply_chat_template(
-            messages, tools=tools, tokenize=False, add_generation_prompt=False, **template_kwargs
-        )
+        if has_generation_markers(tokenizer.chat_template):
+            (text,), (spans,) = render_jinja_template(
+                [messages], tools=tools, chat_template=tokenizer.chat_template, return_assistant_tokens_mask=True,
+                **template_kwargs,
+            )  # fmt: skip
+        else:
+            text = tokenizer.apply_chat_template(
+                messages, tools=tools, tokenize=False, add_generation_prompt=False, **template_kwargs
+            )
     except Exception as err:  # jinja errors, raise_exception() in templates, missing template
         raise SFTDataError(f"chat template failed: {type(err).__name__}: {err}") from None
     if keep_think >= opts.empty_think_ratio:
-        text = text.replace(ASSISTANT_HEADER + EMPTY_THINK, ASSISTANT_HEADER)
-    return text
+        text, spans = _drop_empty_think(text, spans)
+    return text, spans
+
+
+def _drop_empty_think(text: str, spans):
+    """The text without the empty think blocks after assistant headers, and ``spans`` (if any) moved to match."""
+    cut = ASSISTANT_HEADER + EMPTY_THINK
+    removed = [(i + len(ASSISTANT_HEADER), i + len(cut)) for i in _find_all(text, cut)]
+    if spans is not None:
+
+        def moved(position: int) -> int:
+            return position - sum(min(max(position - a, 0), b - a) for a, b in removed)
+
+        spans = [(moved(a), moved(b)) for a, b in spans if moved(a) < moved(b)]
+    return text.replace(cut, ASSISTANT_HEADER), spans
+
+
+def _find_all(text: str, part: str) -> list[int]:
+    found, start = [], text.find(part)
+    while start != -1:
+        found.append(start)
+        start = text.find(part, start + len(part))
+    return found
+
+
+def has_generation_markers(chat_template) -> bool:
+    """Whether the template marks the trained text with ``{% generation %}`` (transformers' assistant-mask blocks)."""
+    return isinstance(chat_template, str) and GENERATION_BLOCK.search(chat_template) is not None
 
 
 def _sample_uniforms(seed: int, key: str) -> tuple[float, float, float]:
@@ -168,8 +212,8 @@ def assistant_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _label(text: str, encoding, backend, byte_lengths, opts: SFTOptions) -> dict:
-    spans = assistant_spans(text)
+def _label(text: str, marked, encoding, backend, byte_lengths, opts: SFTOptions) -> dict:
+    spans = assistant_spans(text) if marked is None else marked
     if opts.train_on == "last_assistant":
         spans = spans[-1:]
     ids = encoding.ids

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sft_testing import REFERENCE_TOKENIZERS
+from sft_testing import DEMO_SFT, REFERENCE_TOKENIZERS
 from transformers import AutoTokenizer
 
 import minimind_hf.data as data_module
@@ -37,6 +37,7 @@ from minimind_hf.masking import (
     _prepare,
     assistant_spans,
     encode_conversations,
+    has_generation_markers,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -809,3 +810,35 @@ def test_inspect_module_entry_point(tmp_path, tok2):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "[[hello<|im_end|>\n]]" in result.stdout and "samples in 1, kept 1" in result.stdout
+
+
+def test_generation_marked_spans_and_the_span_finder_give_the_same_labels():
+    """The bundled template marks the trained text with {% generation %}: those spans (moved past the dropped empty
+    think blocks) must label every sample exactly as the span finder does on the same template without markers."""
+    marked = _load_tokenizer("bundled")
+    unmarked = _load_tokenizer("bundled")
+    unmarked.chat_template = re.sub(r"\{%-?\s*(end)?generation\s*-?%\}", "", marked.chat_template)
+    assert has_generation_markers(marked.chat_template) and not has_generation_markers(unmarked.chat_template)
+    records = [json.loads(line) for line in DEMO_SFT.read_text(encoding="utf-8").splitlines()[:200]]
+    for record in records:
+        for options in ({}, {"empty_think_ratio": 0.0, "system_prompt_ratio": 1.0}):
+            assert tokenize_conversation(record["conversations"], marked, **options) == tokenize_conversation(
+                record["conversations"], unmarked, **options
+            )
+
+
+def test_a_template_with_generation_blocks_trains_on_what_it_marks():
+    tokenizer = _load_tokenizer("bundled")
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m.role }}:\n{% if m.role == 'assistant' %}{% generation %}{{ m.content }}"
+        "{% endgeneration %}{% else %}{{ m.content }}{% endif %}\n{% endfor %}"
+    )
+    messages = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4, of course."},
+                {"role": "user", "content": "And 3+3?"}, {"role": "assistant", "content": "6."}]  # fmt: skip
+    out = tokenize_conversation(messages, tokenizer, **RAW)
+    reference = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                              return_assistant_tokens_mask=True)  # fmt: skip
+    assert out["input_ids"] == reference["input_ids"]
+    assert [int(label != IGNORE_INDEX) for label in out["labels"]] == reference["assistant_masks"]
+    supervised = tokenizer.decode([t for t in out["labels"] if t != IGNORE_INDEX])
+    assert supervised == "4, of course.6."
