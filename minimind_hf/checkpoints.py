@@ -114,7 +114,7 @@ def checkpoint_problem(path) -> str | None:
     return None
 
 
-def _checkpoints(output_dir) -> list[Path]:
+def checkpoint_folders(output_dir) -> list[Path]:
     """checkpoint-N folders of output_dir, newest first."""
     if not Path(output_dir).is_dir():
         return []
@@ -122,7 +122,7 @@ def _checkpoints(output_dir) -> list[Path]:
 
 
 def last_complete_checkpoint(output_dir) -> str | None:
-    return next((str(p) for p in _checkpoints(output_dir) if checkpoint_problem(p) is None), None)
+    return next((str(p) for p in checkpoint_folders(output_dir) if checkpoint_problem(p) is None), None)
 
 
 # --------------------------------------------------------------------------------------------------------- resuming
@@ -176,7 +176,7 @@ def resolve_resume_checkpoint(resume_from_checkpoint: str | None, output_dir: st
             raise CheckpointNotResumable(f"Cannot resume from {resume_from_checkpoint}: {problem}")
         return resume_from_checkpoint
     skipped = []
-    for checkpoint in _checkpoints(output_dir):
+    for checkpoint in checkpoint_folders(output_dir):
         problem = checkpoint_problem(checkpoint)
         if problem is None:
             problem = shape_problem(checkpoint, training_args) if training_args is not None else None

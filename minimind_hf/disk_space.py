@@ -13,7 +13,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from .checkpoints import TRAINER_STATE, _checkpoints, last_complete_checkpoint
+from .checkpoints import TRAINER_STATE, checkpoint_folders, last_complete_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _no_space(err: BaseException, folder) -> bool:
 def remove_partial_checkpoints(output_dir) -> list[str]:
     """Delete checkpoint-N folders whose save never finished (no trainer_state.json); returns their paths."""
     removed = []
-    for checkpoint in _checkpoints(output_dir):
+    for checkpoint in checkpoint_folders(output_dir):
         if not (checkpoint / TRAINER_STATE).is_file():
             shutil.rmtree(checkpoint, ignore_errors=True)
             removed.append(str(checkpoint))
