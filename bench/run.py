@@ -32,6 +32,8 @@ import bench_generate  # noqa: E402
 import bench_moe  # noqa: E402
 import bench_preprocess  # noqa: E402
 import bench_train  # noqa: E402
+import train_report  # noqa: E402
+import train_variants  # noqa: E402
 
 PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "trl", "peft", "flash-attn")
 
@@ -146,7 +148,7 @@ def main() -> None:
         print("MoE dispatch ...", flush=True)
         rounds, steps = (1, 2) if args.quick else (3, 2)
         sections["moe"] = bench_moe.run("minimind-3-moe", 4, 256, rounds, steps, log=lambda s: print(s, flush=True))
-    peak = bench_train.device_peak_tflops(args.peak_tflops)
+    peak = train_report.device_peak_tflops(args.peak_tflops)
     elapsed = time.perf_counter() - started
 
     doc = render(args, command, sections, train_results, padding, gen_results, peak, elapsed, load_start)
@@ -174,7 +176,7 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
         f"- {versions()}",
         "",
     ]
-    checks = bench_train.target_checks(train_results)
+    checks = train_report.target_checks(train_results)
     gen_checks = generation_checks(gen_results)
     if checks or gen_checks:
         lines += ["## Targets (minimind2-small, batch 16, max_length 340; ratios to the native loop in this run)", ""]
@@ -213,13 +215,13 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             "(`max_memory_allocated` on GPU). Each run is its own process"
             + (f"; best of {args.repeats}" if args.repeats > 1 else "")
             + (
-                f"; {', '.join(f'`{v}`' for v in bench_train.PARITY_VARIANTS)}: best of {args.parity_repeats}, as "
+                f"; {', '.join(f'`{v}`' for v in train_variants.PARITY_VARIANTS)}: best of {args.parity_repeats}, as "
                 "they do the same work and differ by less than this machine's run-to-run noise."
                 if args.parity_repeats > max(args.repeats, 1)
                 else "."
             ),
             "",
-            bench_train.format_train_tables(train_results, peak),
+            train_report.format_train_tables(train_results, peak),
             "",
         ]
     if padding:
