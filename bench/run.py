@@ -92,11 +92,34 @@ def run_preprocess(argv: list[str]) -> str:
     return buffer.getvalue().strip()
 
 
+def run_profile(args) -> str:
+    """bench/profile_step.py's report on the recommended config, in its own process (the profiler stays out of this
+    one)."""
+    argv = [
+        "--preset",
+        args.preset_list[0],
+        "--batch-size",
+        str(args.batch_size),
+        "--max-length",
+        str(args.max_length),
+    ]
+    argv += ["--steps", "2" if args.quick else "3"] + (["--data", args.data] if args.data else [])
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "profile_step.py"), *argv], capture_output=True, text=True, cwd=HERE.parent
+    )
+    if proc.returncode:
+        return f"profile_step.py failed (exit {proc.returncode}):\n\n```\n{proc.stderr[-2000:]}\n```"
+    report = proc.stdout[proc.stdout.index(args.preset_list[0] + ", batch") :]
+    return f"`.venv/bin/python bench/profile_step.py {' '.join(argv)}`:\n\n{report.strip()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--quick", action="store_true", help="a ~5 minute run: fewer steps, variants and repeats")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: preprocess,train,generate,moe")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated sections to skip: preprocess,train,profile,generate,moe"
+    )
     parser.add_argument(
         "--preprocess-args", default=None, help="arguments for bench_preprocess.py (default depends on --quick)"
     )
@@ -133,6 +156,9 @@ def main() -> None:
         print("training ...", flush=True)
         train_results = bench_train.run_train_bench(args, log=lambda s: print(s, flush=True))
         padding = bench_train.padding_at_scale(args.preset_list[0], args.batch_size, args.max_length, data=args.data)
+    if "profile" not in skip:
+        print("profiling a training step ...", flush=True)
+        sections["profile"] = run_profile(args)
     gen_results = []
     if "generate" not in skip:
         print("generation ...", flush=True)
@@ -231,6 +257,18 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             f"{padding['longest']:.1%}, group_by_length {padding['group_by_length']:.1%}. `group_by_length` sorts "
             "within megabatches of min(samples / (4 · batch), 50) batches; the short runs above have only a few, so "
             "they pad more than a real epoch does and understate its speed.",
+            "",
+        ]
+    if "profile" in sections:
+        lines += [
+            "## Where a training step goes",
+            "",
+            "torch.profiler over Trainer steps of the recommended config (bench/profile_step.py): each op's self time, "
+            "by what it is and which module ran it (forward hooks mark the modules; backward ops take the scope of "
+            'the forward op that made them). "Python between ops" is the step\'s wall time outside every profiled '
+            "op. The profiler slows small ops, so read shares.",
+            "",
+            sections["profile"],
             "",
         ]
     if gen_results:

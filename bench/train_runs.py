@@ -118,7 +118,7 @@ def recipe_argv(spec: dict) -> list[str]:
     return argv
 
 
-def _recipe_setup(spec: dict):
+def recipe_setup(spec: dict):
     """Tokenizer, model, training data and arguments exactly as recipes/sft.py builds them."""
     from transformers import AutoTokenizer, set_seed
 
@@ -135,7 +135,7 @@ def _recipe_setup(spec: dict):
     return model_args, training_args, tokenizer, model, train_dataset
 
 
-def _settings(training_args, model) -> dict:
+def settings_of(training_args, model) -> dict:
     return {
         "bf16": bool(training_args.bf16),
         "packing": bool(training_args.packing),
@@ -158,7 +158,7 @@ def run_ours(spec: dict) -> dict:
     settings = VARIANTS[spec["variant"]].get("args")
     if isinstance(settings, dict) and settings.get("attn_implementation") == "sdpa_packed":
         register_packed_sdpa()
-    _, training_args, tokenizer, model, train_dataset = _recipe_setup(spec)
+    _, training_args, tokenizer, model, train_dataset = recipe_setup(spec)
     collator = build_collator(
         tokenizer, packing=training_args.packing, pad_to_multiple_of=training_args.pad_to_multiple_of
     )
@@ -166,7 +166,7 @@ def run_ours(spec: dict) -> dict:
     trainer = build_trainer(model, training_args, tokenizer, collator, train_dataset, None)  # as the recipe builds it
     trainer.add_callback(trainer_callback(meter))
     trainer.train()
-    return _result(spec, meter, model, tokenizer, _settings(training_args, model))
+    return _result(spec, meter, model, tokenizer, settings_of(training_args, model))
 
 
 def run_trl(spec: dict) -> dict:
@@ -177,7 +177,7 @@ def run_trl(spec: dict) -> dict:
 
     from trl import SFTConfig, SFTTrainer
 
-    model_args, training_args, tokenizer, model, train_dataset = _recipe_setup(spec)
+    model_args, training_args, tokenizer, model, train_dataset = recipe_setup(spec)
     fields = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
     kwargs = {f.name: getattr(training_args, f.name) for f in dataclasses.fields(training_args) if f.init}
     kwargs = {k: v for k, v in kwargs.items() if k in fields and k not in ("packing", "max_length")}
@@ -198,7 +198,7 @@ def run_trl(spec: dict) -> dict:
     )
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
-    settings = _settings(trl_args, model) | {"packing": bool(trl_args.padding_free), "lm_head": "TRL's fused head"}
+    settings = settings_of(trl_args, model) | {"packing": bool(trl_args.padding_free), "lm_head": "TRL's fused head"}
     result = _result(spec, meter, model, tokenizer, settings)
     result["train_loss_last5"] = sum(losses[-5:]) / len(losses[-5:]) if losses else None
     result["train_losses"] = losses
