@@ -47,7 +47,7 @@ DEFAULT_CONFIG = ROOT / "configs" / "sft_tiny_cpu.yaml"
 TOKENIZER_OF = {"minimind2": "minimind2-tokenizer", "minimind-3": "minimind3-tokenizer"}
 RESULT_TAG = "BENCH_RESULT "
 
-from train_report import device_peak_tflops, format_train_tables, target_checks  # noqa: E402
+from train_report import device_peak_tflops, format_train_tables, native_ref_checks, target_checks  # noqa: E402
 from train_variants import CPU_DEFAULT, CPU_SWEEP, GPU_DEFAULT, PARITY_VARIANTS, VARIANTS  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------- orchestration
@@ -139,6 +139,7 @@ def _run_all(workdir: Path, args, log) -> list[dict]:
                     "max_length": args.max_length, "batch_size": args.batch_size, "warmup": args.warmup_for(preset),
                     "total_steps": args.total_steps(preset), "learning_rate": args.learning_rate, "seed": args.seed,
                     "num_workers": args.num_workers, "flash_attn": flash, "threads": args.threads,
+                    "native_ref": args.native_ref,
                 }  # fmt: skip
                 started = time.perf_counter()
                 result = run_one(spec, workdir / f"{preset}-{variant}-{repeat}.log")
@@ -228,11 +229,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cpu", action="store_true", help="stay on CPU even with a GPU")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (data, logs) for inspection")
+    parser.add_argument(
+        "--native-ref", default=None, metavar="PATH",
+        help="a MiniMind checkout: add the run `native_ref`, MiniMind's own train_full_sft loop, SFTDataset and model",
+    )  # fmt: skip
     parser.add_argument("--peak-tflops", type=float, default=None, help="device bf16 peak for MFU")
 
 
 def finalize(args) -> None:
     args.preset_list = args.presets.split(",")
+    if args.native_ref:
+        from native_ref import check_checkout
+
+        args.native_ref = str(check_checkout(args.native_ref))
 
     def timed_steps(preset):
         return args.big_steps if args.big_steps and not preset.startswith("minimind2") else args.steps
@@ -246,6 +255,9 @@ def finalize(args) -> None:
             names = args.big_variants.split(",")
         elif args.sweep:
             names += [v for v in CPU_SWEEP.split(",") if v not in names]
+        # MiniMind's current code is minimind-3; its 2.x architecture (no q/k norm) needs an older checkout
+        if args.native_ref and "native_ref" not in names and not preset.startswith("minimind2"):
+            names.insert(names.index("native") + 1 if "native" in names else 0, "native_ref")
         unknown = [v for v in names if v not in VARIANTS]
         if unknown:
             raise SystemExit(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
@@ -269,7 +281,7 @@ def main() -> None:
     results = run_train_bench(args)
     print()
     print(format_train_tables(results, device_peak_tflops(args.peak_tflops)))
-    for what, met, figure in target_checks(results):
+    for what, met, figure in target_checks(results) + native_ref_checks(results):
         print(f"- {'met' if met else 'NOT met'}: {what}: {figure}")
 
 

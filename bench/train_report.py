@@ -125,3 +125,21 @@ def target_checks(results: list[dict], preset: str = "minimind2-small") -> list[
             what = f"`{variant}` held-out loss within 2% of `{loss_base_name}`"
             checks.append((what, abs(delta) <= 0.02, f"{delta * 100:+.2f}%"))
     return checks
+
+
+def native_ref_checks(results: list[dict]) -> list[tuple[str, bool | None, str]]:
+    """Per preset with a `native_ref` run: does bench/native_loop.py agree with MiniMind's own code?"""
+    checks = []
+    for preset in dict.fromkeys(r["preset"] for r in results):
+        by = {r["variant"]: r for r in results if r["preset"] == preset and "error" not in r}
+        if "native" in by and "native_ref" in by:
+            ours, theirs = by["native"], by["native_ref"]
+            delta = ours["heldout_loss"] / theirs["heldout_loss"] - 1
+            speed = ours["real_tok_s"] / theirs["real_tok_s"]
+            what = (
+                f"{preset}: the bench's native loop = MiniMind's own code (`--native-ref`): held-out loss within 0.5%"
+            )
+            checks.append((what, abs(delta) <= 0.005, f"{delta * 100:+.2f}%"))
+            what = f"{preset}: the same, real tokens/s (native ÷ native_ref; within this machine's ~15% noise)"
+            checks.append((what, abs(speed - 1) <= 0.15, f"{speed:.2f}×"))
+    return checks

@@ -14,7 +14,9 @@ def worker(spec: dict) -> dict:
     import torch
 
     torch.manual_seed(spec["seed"])
-    meter_result = {"native": run_native, "ours": run_ours, "trl": run_trl}[VARIANTS[spec["variant"]]["side"]](spec)
+    meter_result = {"native": run_native, "native_ref": run_native_ref, "ours": run_ours, "trl": run_trl}[
+        VARIANTS[spec["variant"]]["side"]
+    ](spec)
     return {**spec, **meter_result, "load_avg": os.getloadavg()[0]}
 
 
@@ -56,6 +58,21 @@ def run_native(spec: dict) -> dict:
     optim = "torch.optim.AdamW (" + ("foreach" if cuda else "for-loop: torch's default on CPU") + ")"
     settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": "randperm(42)", "optim": optim,
                 "lm_head": "every position"}  # fmt: skip
+    return _result(spec, meter, model, tokenizer, settings)
+
+
+def run_native_ref(spec: dict) -> dict:
+    """MiniMind's own training code from the checkout at ``spec["native_ref"]`` (bench/native_ref.py)."""
+    import native_ref
+    from transformers import AutoConfig, AutoTokenizer
+
+    import minimind_hf  # noqa: F401  (registers the config class)
+
+    tokenizer = AutoTokenizer.from_pretrained(spec["init_dir"])
+    meter = StepMeter(tokenizer.pad_token_id, spec["device"] == "cuda")
+    model = native_ref.run(spec, meter, tokenizer, AutoConfig.from_pretrained(spec["init_dir"]))
+    settings = {"code": spec["native_ref"], "bf16": spec["device"] == "cuda", "padding": "max_length",
+                "sampler": "randperm(42)", "optim": "torch.optim.AdamW", "lm_head": "every position"}  # fmt: skip
     return _result(spec, meter, model, tokenizer, settings)
 
 

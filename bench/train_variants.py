@@ -11,6 +11,10 @@ VARIANTS = {
         "label": "MiniMind native loop, cosine from step 0 as Trainer's (its only change)",
         "args": {"first_lr_step": 0},
     },
+    "native_ref": {
+        "side": "native_ref",
+        "label": "MiniMind's own code from `--native-ref` (train_full_sft.train_epoch, SFTDataset, model_minimind)",
+    },
     "ours_fp32_fixed": {
         "side": "ours",
         "label": "ours, fp32, pad to max_length (native's padding)",
