@@ -47,7 +47,7 @@ DEFAULT_CONFIG = ROOT / "configs" / "sft_tiny_cpu.yaml"
 TOKENIZER_OF = {"minimind2": "minimind2-tokenizer", "minimind-3": "minimind3-tokenizer"}
 RESULT_TAG = "BENCH_RESULT "
 
-from train_report import device_peak_tflops, format_train_tables, native_ref_checks, target_checks  # noqa: E402
+from train_report import device_peak_tflops, format_train_tables, moe_checks, native_ref_checks, target_checks  # noqa: E402
 from train_variants import CPU_DEFAULT, CPU_SWEEP, GPU_DEFAULT, PARITY_VARIANTS, VARIANTS  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------- orchestration
@@ -75,8 +75,8 @@ def prepare(workdir: Path, args) -> dict:
         (workdir / "train.jsonl").write_text("".join(lines[:n_train]), encoding="utf-8")
         (workdir / "eval.jsonl").write_text("".join(lines[n_train:]), encoding="utf-8")
     else:
-        generate(str(workdir / "train.jsonl"), n_train, seed=args.seed)
-        generate(str(workdir / "eval.jsonl"), args.eval_n, seed=args.seed + 1)
+        generate(str(workdir / "train.jsonl"), n_train, seed=args.seed, max_chars=args.synth_chars)
+        generate(str(workdir / "eval.jsonl"), args.eval_n, seed=args.seed + 1, max_chars=args.synth_chars)
     paths["eval"] = str(workdir / "eval.jsonl")
     for preset in args.preset_list:
         n = args.total_steps(preset) * args.batch_size
@@ -212,11 +212,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
     parser.add_argument("--big-steps", type=int, default=None, help="timed steps for minimind-3 (default: --steps)")
     parser.add_argument(
+        "--moe-steps", type=int, default=None, help="timed steps for MoE presets (default: --big-steps)"
+    )
+    parser.add_argument(
         "--big-variants", default=None, help="variants for presets other than minimind2-* (default: --variants)"
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=340)
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="high, so the loss moves from random init")
+    parser.add_argument(
+        "--synth-chars", type=int, default=500, help="synthetic conversations' length cap (1000: sft_1024-like)"
+    )
     parser.add_argument("--data", default=None, help="a MiniMind SFT jsonl instead of the synthetic conversations")
     parser.add_argument("--eval-n", type=int, default=64, help="held-out conversations for the loss comparison")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="the recipe YAML the `ours` runs start from")
@@ -244,6 +250,8 @@ def finalize(args) -> None:
         args.native_ref = str(check_checkout(args.native_ref))
 
     def timed_steps(preset):
+        if getattr(args, "moe_steps", None) and "moe" in preset:
+            return args.moe_steps
         return args.big_steps if args.big_steps and not preset.startswith("minimind2") else args.steps
 
     args.warmup_for = lambda preset: args.warmup
@@ -281,7 +289,7 @@ def main() -> None:
     results = run_train_bench(args)
     print()
     print(format_train_tables(results, device_peak_tflops(args.peak_tflops)))
-    for what, met, figure in target_checks(results) + native_ref_checks(results):
+    for what, met, figure in target_checks(results) + moe_checks(results) + native_ref_checks(results):
         print(f"- {'met' if met else 'NOT met'}: {what}: {figure}")
 
 

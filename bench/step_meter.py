@@ -103,6 +103,23 @@ def peak_memory_mb(cuda: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _padded_batches(features, batch_size: int):
+    """``features`` sorted by length in batches: (input_ids, labels, attention_mask), right-padded."""
+    import torch
+
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
+    for start in range(0, len(order), batch_size):
+        batch = [features[i] for i in order[start : start + batch_size]]
+        width = max(len(f["input_ids"]) for f in batch)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, f in enumerate(batch):
+            n = len(f["input_ids"])
+            ids[row, :n], labels[row, :n], mask[row, :n] = torch.tensor(f["input_ids"]), torch.tensor(f["labels"]), 1
+        yield ids, labels, mask
+
+
 def heldout_loss(model, features, batch_size: int = 16) -> float:
     """Token-weighted cross-entropy over the supervised tokens of ``features``, fp32, dynamic padding."""
     import torch
@@ -111,25 +128,28 @@ def heldout_loss(model, features, batch_size: int = 16) -> float:
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     with torch.no_grad():
-        for start in range(0, len(order), batch_size):
-            batch = [features[i] for i in order[start : start + batch_size]]
-            width = max(len(f["input_ids"]) for f in batch)
-            ids = torch.zeros((len(batch), width), dtype=torch.long)
-            labels = torch.full((len(batch), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, f in enumerate(batch):
-                n = len(f["input_ids"])
-                ids[row, :n], labels[row, :n], mask[row, :n] = (
-                    torch.tensor(f["input_ids"]),
-                    torch.tensor(f["labels"]),
-                    1,
-                )
+        for ids, labels, mask in _padded_batches(features, batch_size):
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             targets = labels[:, 1:].to(device)
             total += F.cross_entropy(
                 logits[:, :-1].reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100, reduction="sum"
             ).item()
             count += int((targets != -100).sum())
+    return total / count
+
+
+def heldout_aux_loss(model, features, batch_size: int = 16) -> float:
+    """MoE: MiniMind's load-balancing loss (unweighted, over the real tokens) on ``features``, averaged over the
+    batches weighted by their real tokens; how evenly the trained router spreads unseen tokens."""
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for ids, _, mask in _padded_batches(features, batch_size):
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_router_logits=True)
+            total += out.aux_loss.item() * int(mask.sum())
+            count += int(mask.sum())
     return total / count

@@ -40,16 +40,21 @@ def _timed(fn) -> float:
 def format_train_tables(results: list[dict], peak: tuple[float | None, str]) -> str:
     peak_tflops, peak_source = peak
     lines = []
-    for preset in dict.fromkeys(r["preset"] for r in results):
-        rows = [r for r in results if r["preset"] == preset]
+    for preset, max_length in dict.fromkeys((r["preset"], r["max_length"]) for r in results):
+        rows = [r for r in results if (r["preset"], r["max_length"]) == (preset, max_length)]
+        aux = any("heldout_aux_loss" in r for r in rows)
         base = next((r for r in rows if r["variant"] == "native" and "error" not in r), None)
         step0 = next((r for r in rows if r["variant"] == "native_step0" and "error" not in r), None)
         ok = [r for r in rows if "error" not in r]
         if not ok:
             continue
         first = ok[0]
+        active = first.get("active_params", first["params"])
+        size = f"{first['params'] / 1e6:.1f}M parameters" + (
+            f", {active / 1e6:.1f}M active" if active != first["params"] else ""
+        )
         lines += [
-            f"### {preset} ({first['params'] / 1e6:.1f}M parameters), batch {first['batch_size']}, max_length "
+            f"### {preset} ({size}), batch {first['batch_size']}, max_length "
             f"{first['max_length']}, {first['device']}",
             "",
             f"{first['total_steps']} steps of {first['batch_size']} conversations ({first['total_steps'] * first['batch_size']}"
@@ -57,16 +62,16 @@ def format_train_tables(results: list[dict], peak: tuple[float | None, str]) -> 
             "",
             "| run | real tok/s | × native | × native, CPU time | supervised tok/s | padding | s/step | peak mem (MB) | model TFLOP/s"
             + (" | MFU" if peak_tflops else "") + " | train loss (last 5) | held-out loss | Δ held-out vs native |"
-            + (" Δ vs native_step0 |" if step0 else ""),
+            + (" Δ vs native_step0 |" if step0 else "") + (" held-out aux loss | Δ aux vs native |" if aux else ""),
             "|---|---|---|---|---|---|---|---|---" + ("|---" if peak_tflops else "") + "|---|---|---|"
-            + ("---|" if step0 else ""),
+            + ("---|" if step0 else "") + ("---|---|" if aux else ""),
         ]  # fmt: skip
         for r in rows:
             label = VARIANTS[r["variant"]]["label"]
             if "error" in r:
                 lines.append(f"| `{r['variant']}` {label} | failed: {r['error'].splitlines()[-1][:120]} |")
                 continue
-            tflops = 6 * r["params"] * r["real_tok_s"] / 1e12
+            tflops = 6 * r.get("active_params", r["params"]) * r["real_tok_s"] / 1e12
             ratio = f"{r['real_tok_s'] / base['real_tok_s']:.2f}×" if base else "–"
             cpu_ratio = f"{r['real_tok_cpu_s'] / base['real_tok_cpu_s']:.2f}×" if base else "–"
             delta = f"{(r['heldout_loss'] / base['heldout_loss'] - 1) * 100:+.2f}%" if base else "–"
@@ -80,6 +85,9 @@ def format_train_tables(results: list[dict], peak: tuple[float | None, str]) -> 
             cells += [train_loss, f"{r['heldout_loss']:.4f}", delta]
             if step0:
                 cells.append(f"{(r['heldout_loss'] / step0['heldout_loss'] - 1) * 100:+.2f}%")
+            if aux:
+                a, b = r.get("heldout_aux_loss"), (base or {}).get("heldout_aux_loss")
+                cells += [f"{a:.4f}" if a is not None else "–", f"{(a / b - 1) * 100:+.2f}%" if a and b else "–"]
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "Settings as the runs saw them:", ""]
         for r in ok:
@@ -89,7 +97,7 @@ def format_train_tables(results: list[dict], peak: tuple[float | None, str]) -> 
         lines.append("")
     if peak_tflops:
         lines.append(
-            f"Model TFLOP/s = 6 · parameters · real tokens/s; MFU over {peak_tflops:.1f} TFLOP/s ({peak_source})."
+            f"Model TFLOP/s = 6 · (active) parameters · real tokens/s; MFU over {peak_tflops:.1f} TFLOP/s ({peak_source})."
         )
     else:
         lines.append(f"Model TFLOP/s = 6 · parameters · real tokens/s; no MFU: {peak_source}.")
@@ -142,4 +150,21 @@ def native_ref_checks(results: list[dict]) -> list[tuple[str, bool | None, str]]
             checks.append((what, abs(delta) <= 0.005, f"{delta * 100:+.2f}%"))
             what = f"{preset}: the same, real tokens/s (native ÷ native_ref; within this machine's ~15% noise)"
             checks.append((what, abs(speed - 1) <= 0.15, f"{speed:.2f}×"))
+    return checks
+
+
+def moe_checks(results: list[dict], preset: str = "minimind-3-moe") -> list[tuple[str, bool | None, str]]:
+    """The MoE targets: ours ≥ 2.0× MiniMind's loop (with its dispatch), held-out and aux loss within 1%."""
+    by = {r["variant"]: r for r in results if r["preset"] == preset and "error" not in r}
+    if "native" not in by or "ours" not in by:
+        return []
+    ours, base = by["ours"], by["native"]
+    loss_base_name = "native_step0" if "native_step0" in by else "native"
+    ratio = ours["real_tok_s"] / base["real_tok_s"]
+    checks = [(f"{preset}: recommended config ≥ 2.0× MiniMind's loop real tokens/s", ratio >= 2.0, f"{ratio:.2f}×")]
+    for key, what in (("heldout_loss", "held-out loss"), ("heldout_aux_loss", "held-out aux loss")):
+        if key in ours and key in by[loss_base_name]:
+            delta = ours[key] / by[loss_base_name][key] - 1
+            what = f"{preset}: `ours` {what} within 1% of `{loss_base_name}`"
+            checks.append((what, abs(delta) <= 0.01, f"{delta * 100:+.2f}%"))
     return checks

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from step_meter import StepMeter, heldout_loss, peak_memory_mb, trainer_callback
+from step_meter import StepMeter, heldout_aux_loss, heldout_loss, peak_memory_mb, trainer_callback
 from train_variants import VARIANTS
 
 
@@ -29,6 +29,9 @@ def _eval_features(spec, tokenizer):
 
 
 def run_native(spec: dict) -> dict:
+    from contextlib import nullcontext
+
+    import bench_moe
     from native_loop import train_native
     from native_sft_dataset import NativeSFTDataset
     from transformers import AutoTokenizer
@@ -47,17 +50,22 @@ def run_native(spec: dict) -> dict:
         meter.count(input_ids, None, labels)
         meter.step_end(loss)
 
+    # MoE: MiniMind's own expert dispatch (bench_moe's re-implementation), as its loop runs it
+    dispatch = bench_moe.using(bench_moe.dispatch_minimind) if model.config.use_moe else nullcontext()
     meter.begin()
-    train_native(
-        model, dataset, batch_size=spec["batch_size"], learning_rate=spec["learning_rate"],
-        max_steps=spec["total_steps"], device="cuda" if cuda else "cpu", dtype="bfloat16",
-        num_workers=spec["num_workers"], seed=spec["seed"], on_step=on_step,
-        model_kwargs={"skip_logits": False},  # MiniMind's model projects every position through its LM head
-        **VARIANTS[spec["variant"]].get("args", {}),
-    )  # fmt: skip
+    with dispatch:
+        train_native(
+            model, dataset, batch_size=spec["batch_size"], learning_rate=spec["learning_rate"],
+            max_steps=spec["total_steps"], device="cuda" if cuda else "cpu", dtype="bfloat16",
+            num_workers=spec["num_workers"], seed=spec["seed"], on_step=on_step,
+            model_kwargs={"skip_logits": False},  # MiniMind's model projects every position through its LM head
+            **VARIANTS[spec["variant"]].get("args", {}),
+        )  # fmt: skip
     optim = "torch.optim.AdamW (" + ("foreach" if cuda else "for-loop: torch's default on CPU") + ")"
     settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": "randperm(42)", "optim": optim,
                 "lm_head": "every position"}  # fmt: skip
+    if model.config.use_moe:
+        settings["moe_dispatch"] = "MiniMind's (bench_moe.dispatch_minimind)"
     return _result(spec, meter, model, tokenizer, settings)
 
 
@@ -80,7 +88,14 @@ def _result(spec, meter, model, tokenizer, settings) -> dict:
     """A run's figures: step rates, peak memory, parameters, held-out loss after training, and its settings."""
     result = {**meter.summary(spec["warmup"]), "peak_mem_mb": peak_memory_mb(spec["device"] == "cuda")}
     result["params"] = sum(p.numel() for p in model.parameters())
-    result["heldout_loss"] = heldout_loss(model.float(), _eval_features(spec, tokenizer))
+    config = model.config
+    if getattr(config, "use_moe", False):  # a token runs through top_k of the routed experts
+        routed = sum(p.numel() for n, p in model.named_parameters() if ".experts." in n)
+        result["active_params"] = result["params"] - routed * (1 - config.num_experts_per_tok / config.num_experts)
+    features = _eval_features(spec, tokenizer)
+    result["heldout_loss"] = heldout_loss(model.float(), features)
+    if getattr(model.config, "use_moe", False) and type(model).__module__.startswith("minimind_hf"):
+        result["heldout_aux_loss"] = heldout_aux_loss(model, features)
     result["settings"] = settings
     return result
 
