@@ -101,11 +101,11 @@ def load_sft_dataset(
     Returns the dataset, or ``(dataset, SFTDataStats)`` with ``return_stats=True``.
     """
     opts = SFTOptions(max_length, train_on, system_prompt_ratio, empty_think_ratio, seed, tuple(system_prompts))
-    raw, source_rows = read_sources(
+    raw, source_rows, raw_fingerprint = read_sources(
         dataset_name, iter_conversations, _raw_features(), seed=seed, skip_invalid=skip_invalid, cache_dir=cache_dir
     )
     code = code_fingerprint(formats, masking, sys.modules[__name__])  # the code that renders and masks rows
-    fingerprint = hash_parts(raw._fingerprint, tokenizer_fingerprint(tokenizer), asdict(opts), skip_invalid, code)
+    fingerprint = hash_parts(raw_fingerprint, tokenizer_fingerprint(tokenizer), asdict(opts), skip_invalid, code)
     processed = raw.map(
         _tokenize_rows,
         batched=True,

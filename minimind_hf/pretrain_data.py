@@ -101,7 +101,7 @@ def load_pretrain_dataset(
     if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer needs a bos and an eos token to delimit documents")
     features = Features({name: Value("string") for name in ("text", "location", "error")})
-    raw, _ = read_sources(
+    raw, _, raw_fingerprint = read_sources(
         dataset_name, iter_texts, features, seed=seed, skip_invalid=skip_invalid, cache_dir=cache_dir
     )
     documents = raw.with_format("arrow")["error"].null_count  # respects a mixture's row selection
@@ -115,7 +115,7 @@ def load_pretrain_dataset(
         remove_columns=raw.column_names,
         features=Features({"input_ids": Sequence(Value("int32"))}),
         new_fingerprint=hash_parts(
-            raw._fingerprint, tokenizer_fingerprint(tokenizer), options, code_fingerprint(sys.modules[__name__])
+            raw_fingerprint, tokenizer_fingerprint(tokenizer), options, code_fingerprint(sys.modules[__name__])
         ),
         desc="Tokenizing and packing text" if packing else "Tokenizing text",
     )

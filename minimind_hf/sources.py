@@ -5,6 +5,7 @@ Shared by SFT (`minimind_hf.data`) and pretraining (`minimind_hf.pretrain_data`)
 """
 
 import logging
+import os
 import sys
 
 import numpy as np
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 def read_sources(dataset_name, to_rows, features, *, seed=42, skip_invalid=False, cache_dir=None):
-    """Read a data spec (see `load_sft_dataset`) into one raw, cached ``Dataset`` and ``{source: rows used}``.
+    """Read a data spec (see `load_sft_dataset`) into one raw, cached ``Dataset``, ``{source: rows used}`` and the
+    raw data's fingerprint (files' bytes, reader, reading code, mixture), to key what is computed from it.
 
     ``to_rows`` turns ``(location, record)`` pairs into rows of ``features``, which must include ``location`` and
     ``error`` columns (`minimind_hf.formats.iter_conversations`, `minimind_hf.pretrain_data.iter_texts`). The first
@@ -34,19 +36,22 @@ def read_sources(dataset_name, to_rows, features, *, seed=42, skip_invalid=False
     """
     from datasets import concatenate_datasets
 
-    raw_parts, source_rows = [], {}
+    raw_parts, fingerprints, source_rows = [], [], {}
     for index, (source, ratio) in enumerate(parse_mixture(dataset_name)):
-        raw = _read_source(source, cache_dir, to_rows, features)
+        raw, fingerprint = _read_source(source, cache_dir, to_rows, features)
         errors = raw.data.column("error")
         if errors.null_count < len(raw):
             if not skip_invalid:
                 first = next(e for e in errors.to_pylist() if e is not None)
                 raise SFTDataError(f"{first}\n  ({SKIP_INVALID_HINT})")
             logger.warning("%s: %d invalid records will be skipped", source, len(raw) - errors.null_count)
-        raw = _subsample(raw, ratio, seed, index)
+        raw, fingerprint = _subsample(raw, fingerprint, ratio, seed, index)
         source_rows[source] = source_rows.get(source, 0) + len(raw)
         raw_parts.append(raw)
-    return (raw_parts[0] if len(raw_parts) == 1 else concatenate_datasets(raw_parts)), source_rows
+        fingerprints.append(fingerprint)
+    if len(raw_parts) == 1:
+        return raw_parts[0], source_rows, fingerprints[0]
+    return concatenate_datasets(raw_parts), source_rows, hash_parts("concatenated", *fingerprints)
 
 
 def _generate_from_files(files, to_rows):
@@ -70,10 +75,13 @@ def _read_source(source: str, cache_dir, to_rows, features):
     else:
         hub = _load_hub(source, cache_dir)
         generator, gen_kwargs = _generate_from_hub, {"name": source, "dataset": hub, "to_rows": to_rows}
-        fingerprint = hash_parts("hub", reader, code, source, hub._fingerprint)
-    return Dataset.from_generator(
+        # The hub dataset's Arrow files (their paths carry the resolved revision's hash) and their write times.
+        arrow_files = [(f["filename"], os.path.getmtime(f["filename"])) for f in hub.cache_files]
+        fingerprint = hash_parts("hub", reader, code, source, arrow_files)
+    raw = Dataset.from_generator(
         generator, features=features, gen_kwargs=gen_kwargs, cache_dir=cache_dir, fingerprint=fingerprint
     )
+    return raw, fingerprint
 
 
 def _load_hub(source: str, cache_dir):
@@ -97,12 +105,13 @@ def _load_hub(source: str, cache_dir):
         ) from None
 
 
-def _subsample(raw, ratio: float, seed: int, index: int):
+def _subsample(raw, fingerprint: str, ratio: float, seed: int, index: int):
     if ratio == 1.0:
-        return raw
+        return raw, fingerprint
     rng = np.random.default_rng([seed, index])
     repeats, fraction = divmod(ratio, 1.0)
     n = len(raw)
     extra = np.sort(rng.choice(n, size=round(fraction * n), replace=False))
     indices = np.concatenate([np.tile(np.arange(n), int(repeats)), extra])
-    return raw.select(indices, new_fingerprint=hash_parts(raw._fingerprint, "mix", ratio, seed, index))
+    fingerprint = hash_parts(fingerprint, "mix", ratio, seed, index)
+    return raw.select(indices, new_fingerprint=fingerprint), fingerprint

@@ -30,7 +30,7 @@ def test_editing_the_masking_code_rebuilds_the_tokenized_cache(tmp_path, monkeyp
     tokenizer = AutoTokenizer.from_pretrained(BUNDLED_TOKENIZER_DIR)
     data, cache = str(DEMO_DATA_DIR / "sft.jsonl"), str(tmp_path / "cache")
     first = load_sft_dataset(data, tokenizer, max_length=64, cache_dir=cache)
-    assert load_sft_dataset(data, tokenizer, max_length=64, cache_dir=cache)._fingerprint == first._fingerprint
+    assert load_sft_dataset(data, tokenizer, max_length=64, cache_dir=cache).cache_files == first.cache_files
 
     real_source = fingerprints.inspect.getsource
 
@@ -42,5 +42,5 @@ def test_editing_the_masking_code_rebuilds_the_tokenized_cache(tmp_path, monkeyp
     fingerprints._module_source_hash.cache_clear()
     rebuilt = load_sft_dataset(data, tokenizer, max_length=64, cache_dir=cache)
     fingerprints._module_source_hash.cache_clear()
-    assert rebuilt._fingerprint != first._fingerprint
+    assert rebuilt.cache_files != first.cache_files
     assert rebuilt["input_ids"] == first["input_ids"]
