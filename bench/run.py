@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark (preprocessing, training, generation) and rewrite docs/benchmarks.md.
 
-    .venv/bin/python bench/run.py --out docs/benchmarks.md            # ~25 min on 2 CPU cores
-    .venv/bin/python bench/run.py --out docs/benchmarks.md --quick    # ~5 min: fewer steps, variants, repeats
+    .venv/bin/python bench/run.py --out docs/benchmarks.md            # ~35-40 min on 2 idle CPU cores
+    .venv/bin/python bench/run.py --out docs/benchmarks.md --quick    # ~10 min: fewer steps, variants, repeats
     .venv/bin/python bench/run.py --out docs/benchmarks.md --sweep    # + the CPU speed-settings sweep
 
 The same command runs on a GPU machine (minimind-3 in bf16, flash-attention varlen packing when flash_attn is
@@ -133,7 +133,7 @@ def run_profile(args) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/benchmarks.md")
-    parser.add_argument("--quick", action="store_true", help="a ~5 minute run: fewer steps, variants and repeats")
+    parser.add_argument("--quick", action="store_true", help="a ~10 minute run: fewer steps, variants and repeats")
     parser.add_argument(
         "--skip", default="", help="comma-separated sections to skip: preprocess,train,long,profile,generate,moe"
     )
@@ -150,7 +150,7 @@ def main() -> None:
         parity_repeats=2,
     )
     parser.add_argument("--long-max-length", type=int, default=1024, help="the longer-samples row's max_length")
-    parser.add_argument("--long-steps", type=int, default=4, help="timed steps of the longer-samples row")
+    parser.add_argument("--long-steps", type=int, default=3, help="timed steps of the longer-samples row")
     args = parser.parse_args()
     if args.quick:
         quick = {"steps": 8, "big_steps": 3, "warmup": 1, "repeats": 1, "parity_repeats": 1, "sweep": False,
@@ -340,11 +340,12 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
     lines += [
         "## Reproducing",
         "",
-        "- `make bench` rewrites this file (~25 min on 2 cores); `.venv/bin/python bench/run.py --out "
-        "docs/benchmarks.md --quick` is a ~5 minute pass, `--sweep` adds the CPU speed-settings sweep, `--data "
+        "- `make bench` rewrites this file (~35-40 min on 2 idle cores); `.venv/bin/python bench/run.py --out "
+        "docs/benchmarks.md --quick` is a ~10 minute pass, `--sweep` adds the CPU speed-settings sweep, `--data "
         "path/to/sft_512.jsonl` uses real MiniMind data, `--repeats 2` reports the best of two runs each.",
-        "- One part at a time: `bench/bench_train.py`, `bench/bench_generate.py`, `bench/bench_preprocess.py` (each "
-        "has `--help`).",
+        "- One part at a time: `bench/bench_train.py`, `bench/profile_step.py`, `bench/bench_generate.py`, "
+        "`bench/bench_preprocess.py`, `bench/bench_moe.py` (each has `--help`); `--native-ref PATH` adds MiniMind's own "
+        "training code from a checkout as the run `native_ref` (bench/README.md).",
         "- On a GPU the same command trains minimind2-small and minimind-3 under bf16 (`native` uses MiniMind's "
         "autocast), adds `ours_fast_gpu` (packing, flash-attention varlen when `flash_attn` is installed) and reports "
         "MFU against the device's bf16 peak (`--peak-tflops` for devices not in the table).",
