@@ -7,7 +7,8 @@ The run is the training bench's (`train_runs`): the recipe's Trainer built from 
 ``--warmup`` steps, ``--steps`` steps run under torch.profiler. Every profiled op's self time (its time minus that of
 the ops it called) goes to one row, by what the op is and where it ran: forward modules are marked with
 `record_function` scopes (forward hooks), and backward ops inherit the scope of the forward op that made them
-(autograd's sequence numbers). "Python between ops" is the step's wall time not inside any profiled op: Trainer,
+(autograd's sequence numbers). The data row is the whole DataLoader fetch (collation's Python included). "Python
+between ops" is the step's wall time not inside any profiled op: Trainer,
 accelerate, the model's Python and the hooks. The profiler itself slows small ops down, so the rows are shares of a
 profiled step; the unprofiled step time is given beside them.
 """
@@ -108,7 +109,7 @@ def op_kind(name: str) -> str:
 
 
 def scope_of(event) -> str | None:
-    """The innermost marked scope an event ran in (None: outside every mark)."""
+    """The innermost marked scope an event ran in (None: outside every mark, or no event)."""
     parent = event
     while parent is not None:
         name = parent.name
@@ -132,8 +133,12 @@ def split_events(events, wall_us: float) -> dict[str, float]:
             scope_by_seq.setdefault(event.sequence_nr, scope)
     covered = 0.0
     for event in events:
-        if event.name.startswith(("ProfilerStep", "## ", "Optimizer.", "enumerate(DataLoader)")):
-            continue  # marks: their self time is Python between the ops they hold
+        if event.name.startswith("enumerate(DataLoader)") and scope_of(event.cpu_parent) != "data":
+            rows[_row("op", "data", "")] += event.cpu_time_total  # fetching + collating a batch, Python included
+            covered += event.cpu_time_total
+            continue
+        if event.name.startswith(("ProfilerStep", "## ", "Optimizer.")) or scope_of(event) == "data":
+            continue  # marks: their self time is Python between the ops they hold; data: counted whole above
         covered += event.self_cpu_time_total
         kind = op_kind(event.name)
         backward_node = _backward_node(event)
@@ -251,7 +256,7 @@ def run(
 ):
     """Prepare the bench's data and weights, profile one run in this process, return its markdown."""
     args = SimpleNamespace(
-        preset_list=[preset], batch_size=batch_size, data=data, eval_n=0, seed=seed,
+        preset_list=[preset], batch_size=batch_size, data=data, eval_n=0, seed=seed, synth_chars=500,
         total_steps=lambda p: warmup + steps,
     )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as workdir:
