@@ -11,12 +11,14 @@ gradient clipping at 1.0, 2 epochs of batch 16, bf16 where the hardware has it; 
 `train_pretrain.py` defaults.
 """
 
+import dataclasses
 import difflib
+import enum
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
@@ -37,7 +39,10 @@ PIP_TRACKERS = ("tensorboard", "wandb", "swanlab", "trackio", "clearml")
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(
-        metadata={"help": f"HF-format folder or hub id, or a preset for random init: {', '.join(MINIMIND_PRESETS)}."}
+        default=None,
+        metadata={
+            "help": f"Required. HF-format folder or hub id, or a preset for random init: {', '.join(MINIMIND_PRESETS)}."
+        },
     )
     model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a hub model."})
     tokenizer_name_or_path: str | None = field(
@@ -64,6 +69,7 @@ class ModelArguments:
     )
 
     def __post_init__(self):
+        _require(self, "model_name_or_path")
         if self.lora_r <= 0 or self.lora_alpha <= 0 or not 0 <= self.lora_dropout < 1:
             raise ConfigError("lora_r and lora_alpha must be positive and lora_dropout in [0, 1)")
         if self.is_preset and self.use_peft:
@@ -114,7 +120,9 @@ class ModelArguments:
 class _SourceArguments:
     """Where the training data comes from, and the held-out part; shared by the SFT and pretraining arguments."""
 
-    dataset_name: str = field(metadata={"help": "Training data (see the recipe's data arguments)."})
+    dataset_name: str = field(
+        default=None, metadata={"help": "Required. Training data (see the recipe's data arguments)."}
+    )
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out data for eval loss."})
     eval_split_ratio: float = field(
         default=0.0, metadata={"help": "Fraction of dataset_name held out for eval loss / perplexity (0 = none)."}
@@ -122,6 +130,7 @@ class _SourceArguments:
     skip_invalid_samples: bool = field(default=False, metadata={"help": "Drop malformed records, not fail."})
 
     def __post_init__(self):
+        _require(self, "dataset_name")
         if not 0 <= self.eval_split_ratio < 1:
             raise ConfigError(f"eval_split_ratio must be in [0, 1), got {self.eval_split_ratio}")
         if self.eval_split_ratio and self.eval_dataset_name:
@@ -135,10 +144,11 @@ class _SourceArguments:
 @dataclass
 class DataArguments(_SourceArguments):
     dataset_name: str = field(
+        default=None,
         metadata={
-            "help": "SFT conversations: a .jsonl/.json/.parquet file, folder, glob or hub dataset (owner/name[/file]), "
+            "help": "Required. SFT conversations: a .jsonl/.json/.parquet file, folder, glob or hub dataset (owner/name[/file]), "
             "or a mixture such as `a.jsonl:0.7,b.jsonl:0.3` (see minimind_hf.data.load_sft_dataset)."
-        }
+        },
     )
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out conversations for eval loss."})
     train_on: Literal["assistant", "last_assistant", "all"] = field(
@@ -268,10 +278,11 @@ class SFTConfig(TrainingArguments):
 @dataclass
 class PretrainDataArguments(_SourceArguments):
     dataset_name: str = field(
+        default=None,
         metadata={
-            "help": 'Pretraining text, one {"text": ...} per record: a .jsonl/.json/.parquet file, folder, glob, hub '
+            "help": 'Required. Pretraining text, one {"text": ...} per record: a .jsonl/.json/.parquet file, folder, glob, hub '
             "dataset or mixture, as for SFT (see minimind_hf.pretrain_data.load_pretrain_dataset)."
-        }
+        },
     )
     eval_dataset_name: str | None = field(default=None, metadata={"help": "Held-out text for eval loss."})
 
@@ -341,36 +352,62 @@ def bundled_tokenizer() -> str:
     return str(BUNDLED_TOKENIZER_DIR)
 
 
+class _Parser(HfArgumentParser):
+    """HfArgumentParser whose errors (a bad choice, a value of the wrong type) are one `ConfigError` line naming the
+    option, not argparse's full usage text of every TrainingArguments field."""
+
+    def error(self, message):
+        raise ConfigError(f"{message} (--help lists every option)")
+
+
+def _require(args, name: str) -> None:
+    if getattr(args, name) is None:
+        raise ConfigError(f"{name} is not set: give it in the YAML config or as --{name} on the command line")
+
+
+def _fields(parser: HfArgumentParser) -> dict:
+    """The parser's fields by name, with their resolved types."""
+    return {
+        f.name: get_type_hints(dtype)[f.name]
+        for dtype in parser.dataclass_types
+        for f in dataclasses.fields(dtype)
+        if f.init
+    }
+
+
+def _choices(annotation) -> list | None:
+    """The values a Literal or Enum field (alone or in a union such as `HubStrategy | str`) accepts."""
+    for option in (annotation, *get_args(annotation)):
+        if get_origin(option) is Literal:
+            return list(get_args(option))
+        if isinstance(option, type) and issubclass(option, enum.Enum):
+            return [member.value for member in option]
+    return None
+
+
 def _set_yaml_defaults(parser: HfArgumentParser, config_path: str) -> set[str]:
-    """Make the YAML's values the parser's defaults; returns the fields the YAML sets."""
+    """Make the YAML's values the parser's defaults (argparse converts string defaults as it does the command line,
+    so YAML's `1e-5`, a string, becomes a float); returns the fields the YAML sets."""
     if not Path(config_path).is_file():
         raise ConfigError(f"{config_path}: no such config file")
     config = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{config_path} must hold a mapping of argument names to values")
-    options = parser._option_string_actions
-    defaults = {}
+    fields = _fields(parser)
     for key, value in config.items():
-        action = options.get(f"--{key}")
-        if action is None:
+        if key not in fields:
             raise ConfigError(f"Unknown key {key!r} in {config_path}{_did_you_mean(key, parser)}")
-        # YAML reads `1e-5` as a string (no dot): convert scalars the way the command line would.
-        if isinstance(value, str) and action.type is not None:
-            value = action.type(value)
-        elif isinstance(value, list) and action.type is not None:
-            value = [action.type(v) if isinstance(v, str) else v for v in value]
-        if action.choices is not None and value not in action.choices:
-            raise ConfigError(f"{key}: {value!r} in {config_path} is not one of {list(action.choices)}")
-        action.required = False
-        defaults[action.dest] = value
-    parser.set_defaults(**defaults)
-    return set(defaults)
+        choices = _choices(fields[key])
+        if choices is not None and value is not None and value not in choices:
+            raise ConfigError(f"{key}: {value!r} in {config_path} is not one of {choices}")
+    parser.set_defaults(**config)
+    return set(config)
 
 
 def _closest_field(name: str, parser: HfArgumentParser) -> str | None:
     """The field `name` most likely meant: one it shortens or extends (`skip_invalid` -> `skip_invalid_samples`,
     `lora_rank` -> `lora_r`), else the closest spelling."""
-    names = [action.dest for action in parser._actions if action.dest != "help"]
+    names = list(_fields(parser))
     related = sorted(
         (n for n in names if n.startswith(name) or name.startswith(n)), key=lambda n: abs(len(n) - len(name))
     )
@@ -397,7 +434,7 @@ def parse_args(
     """`[config.yaml] [--field value ...]` -> (model, data, training) arguments of `dataclass_types` (the SFT ones by
     default; `PRETRAIN_ARGUMENTS` for recipes/pretrain.py)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser(dataclass_types)
+    parser = _Parser(dataclass_types)
     parser.allow_abbrev = False  # `--learning 1e-3` must not silently mean --learning_rate
     explicit = _set_yaml_defaults(parser, argv.pop(0)) if argv and argv[0].endswith((".yaml", ".yml")) else set()
     try:

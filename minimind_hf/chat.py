@@ -16,13 +16,12 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextStreamer
 
-from .errors import user_errors
+from .errors import CheckpointError, user_errors
 from .generation import TEMPERATURE, TOP_P
 from .hardware import bf16_supported
 from .integrity import first_non_finite
 from .locations import check_pretrained
 from .model_folder import check_model_folder
-from .native import CheckpointError
 
 
 def chat_dtype(device: str, dtype: str = "auto") -> torch.dtype:

@@ -45,15 +45,14 @@ from transformers import (
 
 from .configuration_minimind import MINIMIND_PRESETS, MiniMindConfig
 from .constants import TOKENIZER_FILES
-from .errors import user_errors
+from .errors import CheckpointError, user_errors
 from .generation import configure_generation
 from .locations import check_pretrained
 from .modeling_minimind import MiniMindForCausalLM
-from .native import (
+from .native_checkpoint import (
     CARRIED_FIELDS,
     EMBED,
     LM_HEAD,
-    CheckpointError,
     cast_state,
     check_state,
     clean_state_dict,

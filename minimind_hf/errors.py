@@ -26,6 +26,10 @@ class ConfigError(UserError, ValueError):
     """A recipe option or option combination that cannot work (YAML key, command-line flag, value)."""
 
 
+class CheckpointError(UserError, ValueError):
+    """Weights that cannot be read or converted faithfully; the message says why and what to do instead."""
+
+
 @contextmanager
 def user_errors(prog: str):
     """Report a `UserError` raised inside as one line ``prog: error: ...`` and exit 1; Ctrl-C exits 130."""

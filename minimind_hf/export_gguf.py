@@ -18,7 +18,7 @@ import gguf
 import numpy as np
 import torch
 
-from .native import CheckpointError
+from .errors import CheckpointError
 
 GGUF_DTYPES = {
     "f32": gguf.GGMLQuantizationType.F32,

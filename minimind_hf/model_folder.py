@@ -5,8 +5,8 @@ sentencepiece / tiktoken or safetensors headers that do not say the save is inco
 import json
 from pathlib import Path
 
+from .errors import CheckpointError
 from .integrity import safetensors_intact
-from .native import CheckpointError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 

@@ -17,12 +17,11 @@ from .chat import generate_answers
 from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
 from .disk_space import disk_full_reported
-from .errors import UserError
+from .errors import CheckpointError, UserError
 from .generation import configure_generation
 from .guards import TrainingGuard, check_finite_weights
 from .integrity import first_non_finite
 from .locations import check_pretrained
-from .native import CheckpointError
 from .shutdown import GracefulShutdown
 
 logger = logging.getLogger(__name__)

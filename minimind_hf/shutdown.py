@@ -61,5 +61,6 @@ class GracefulShutdown(TrainerCallback):
             where = f"checkpoint {saved} holds it: resume with resume_from_checkpoint: true"
         else:
             where = "nothing was saved (save_strategy: no); set save_strategy: steps to keep work across restarts"
-        logger.error(f"Stopped by SIGTERM after step {self.stopped_at}; {where}. No final model was written.")
+        if state.is_world_process_zero:
+            logger.error(f"Stopped by SIGTERM after step {self.stopped_at}; {where}. No final model was written.")
         raise SystemExit(128 + signal.SIGTERM)

@@ -12,13 +12,12 @@ The output folder is what recipes/sft.py takes as `model_name_or_path`.
 import logging
 import sys
 
-import torch
 from transformers import set_seed
 
 from minimind_hf.arguments import PRETRAIN_ARGUMENTS, ModelArguments, PretrainConfig, PretrainDataArguments, parse_args
-from minimind_hf.callbacks import push_folder_to_hub, write_model_card
 from minimind_hf.collator import build_collator
 from minimind_hf.errors import ConfigError, user_errors
+from minimind_hf.final_model import finish, save_final_model
 from minimind_hf.pretrain_data import load_pretrain_dataset
 from minimind_hf.recipe_utils import (
     build_trainer,
@@ -58,20 +57,10 @@ def main(model_args: ModelArguments, data_args: PretrainDataArguments, training_
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)
 
-    # ---- Save: weights, tokenizer, generation-ready config, model card
-    trainer.accelerator.unwrap_model(trainer.model).config.use_cache = True  # Trainer disabled it
-    trainer.save_model(training_args.output_dir, _internal_call=True)  # no Trainer push: ours follows, with the card
-    if trainer.is_world_process_zero():
-        card = (model_args, data_args, training_args, trainer.state, len(train_dataset), len(eval_dataset or []))
-        write_model_card(training_args.output_dir, *card, eval_metrics, stage="pretrain")
-        logger.info(f"Model saved to {training_args.output_dir}")
-
-        # ---- Push
-        if training_args.push_to_hub:
-            push_folder_to_hub(training_args.output_dir, training_args)
-    trainer.accelerator.wait_for_everyone()
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    # ---- Save: weights, tokenizer, generation-ready config, model card; push when push_to_hub
+    save_final_model(trainer, model_args, data_args, len(train_dataset), len(eval_dataset or []), eval_metrics,
+                     stage="pretrain")  # fmt: skip
+    finish(trainer)
 
 
 if __name__ == "__main__":

@@ -7,21 +7,18 @@
 """
 
 import logging
-import os
 import sys
 
-import torch
 from peft import get_peft_model
 from transformers import set_seed
 from transformers.integrations import is_deepspeed_zero3_enabled
 
 from minimind_hf.arguments import DataArguments, ModelArguments, SFTConfig, parse_args
-from minimind_hf.callbacks import push_folder_to_hub, write_model_card
 from minimind_hf.chat import format_answers, read_prompts
 from minimind_hf.collator import build_collator
-from minimind_hf.convert import convert
 from minimind_hf.data import load_sft_dataset
 from minimind_hf.errors import user_errors
+from minimind_hf.final_model import finish, save_final_model
 from minimind_hf.recipe_utils import (
     build_trainer,
     load_datasets,
@@ -76,29 +73,17 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
     # ---- Train (resume_from_checkpoint: true = the newest complete checkpoint in output_dir), then evaluate
     eval_metrics = train_and_evaluate(trainer, training_args)
 
-    # ---- Save: weights, tokenizer, chat-ready config and generation config, model card
-    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
-    (unwrapped.get_base_model() if model_args.use_peft else unwrapped).config.use_cache = True  # Trainer disabled it
-    trainer.save_model(training_args.output_dir, _internal_call=True)  # no Trainer push: ours follows, with the card
-    final_dir = training_args.output_dir
-    if trainer.is_world_process_zero():
-        card = (model_args, data_args, training_args, trainer.state, len(train_dataset), len(eval_dataset or []))
-        write_model_card(training_args.output_dir, *card, eval_metrics)
-        if model_args.save_merged_model:
-            final_dir = convert(training_args.output_dir, os.path.join(training_args.output_dir, "merged"), to="hf")
-            write_model_card(final_dir, *card, eval_metrics)
-        logger.info(f"Model saved to {final_dir}")
-
-        # ---- Push
-        if training_args.push_to_hub:
-            push_folder_to_hub(final_dir, training_args)
+    # ---- Save: weights, tokenizer, chat-ready config and generation config, model card, the merged copy of a LoRA
+    # run (save_merged_model); push when push_to_hub
+    final_dir = save_final_model(
+        trainer, model_args, data_args, len(train_dataset), len(eval_dataset or []), eval_metrics
+    )
 
     if show_samples:
-        answers = sample_answers(unwrapped, tokenizer, samples, data_args, "after training")
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        answers = sample_answers(model, tokenizer, samples, data_args, "after training")
         print(f"\nSample answers from {final_dir}:\n\n{format_answers(samples, answers, before)}\n", flush=True)
-    trainer.accelerator.wait_for_everyone()
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    finish(trainer)
 
 
 if __name__ == "__main__":

@@ -169,11 +169,11 @@ def launch(config: Path, *overrides, processes: int = 1, accelerate_config: str 
     else:
         cmd = [ACCELERATE, "launch", "--num_processes", processes, "--num_machines", 1, "--dynamo_backend", "no"]
         cmd += ["--config_file", REPO_DIR / accelerate_config] if accelerate_config else ["--multi_gpu"]
-        cmd += ["--main_process_port", _free_port(), *script]
+        cmd += ["--main_process_port", free_port(), *script]
     return run(cmd, subprocess_env(**env), check=check)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as s:

@@ -256,3 +256,18 @@ def test_command_line_typos_get_did_you_mean(tmp_path):
             parse_args([_yaml(tmp_path), typo, "1"])
     with pytest.raises(ValueError, match="nope.yaml: no such config file"):
         parse_args([str(tmp_path / "nope.yaml")])
+
+
+def test_bad_values_and_missing_required_fields_are_one_line_naming_the_option(tmp_path):
+    with pytest.raises(ValueError, match=r"argument --optim: invalid choice: 'foo'.*\(--help lists every option\)"):
+        parse_args([_yaml(tmp_path), "--optim", "foo"])
+    with pytest.raises(ValueError, match="argument --max_steps.*invalid int value: 'x'"):
+        parse_args([_yaml(tmp_path), "--max_steps", "x"])
+    with pytest.raises(ValueError, match=r"optim: 'foo' in .*run.yaml is not one of \["):
+        parse_args([_yaml(tmp_path, optim="foo")])
+    config = tmp_path / "no_model.yaml"
+    config.write_text("dataset_name: data.jsonl\nlearning_rate: 1e-5\n")
+    with pytest.raises(ValueError, match="model_name_or_path is not set: give it in the YAML config or as --"):
+        parse_args([str(config)])
+    model_args, _, training_args = parse_args([str(config), "--model_name_or_path", "minimind-tiny"])
+    assert model_args.model_name_or_path == "minimind-tiny" and training_args.learning_rate == 1e-5

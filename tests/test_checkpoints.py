@@ -14,7 +14,6 @@ from sft_testing import RECIPE, make_base_model, make_sft_data, weights, write_c
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
 from minimind_hf.arguments import parse_args
-from minimind_hf.callbacks import checkpoint_problem as reexported
 from minimind_hf.checkpoints import CheckpointNotResumable, checkpoint_problem, resolve_resume_checkpoint
 
 # 32 conversations at batch 4: 8 steps per epoch; max_steps 6 ends mid-epoch (where Trainer trained a 7th step).
@@ -77,7 +76,9 @@ def test_only_a_checkpoint_with_everything_resume_needs_is_complete(tmp_path):
     _fake_checkpoint(tmp_path / "checkpoint-8", 8, skip=["optimizer.pt"])
     _fake_checkpoint(tmp_path / "checkpoint-10", 10, truncate=["optimizer.pt"])
     _fake_checkpoint(tmp_path / "checkpoint-12", 12, truncate=["model.safetensors"])
-    assert checkpoint_problem is reexported  # the old import keeps working
+    with pytest.warns(DeprecationWarning, match="moved to minimind_hf.checkpoints"):
+        from minimind_hf.callbacks import checkpoint_problem as moved
+    assert checkpoint_problem is moved  # the old import keeps working, with a warning
     assert "trainer_state.json is missing" in checkpoint_problem(tmp_path / "checkpoint-6")
     assert "optimizer.pt missing (saved with save_only_model" in checkpoint_problem(tmp_path / "checkpoint-8")
     assert "optimizer.pt truncated or corrupt" in checkpoint_problem(tmp_path / "checkpoint-10")
@@ -147,7 +148,7 @@ def _corrupt(safetensors_file, offset=64):
 def test_corrupt_weights_are_refused_wherever_they_are_read(workdir, reference, tmp_path):
     from minimind_hf.chat import load_model_for_chat
     from minimind_hf.convert import convert
-    from minimind_hf.native import CheckpointError
+    from minimind_hf.errors import CheckpointError
 
     model_dir = tmp_path / "model"
     shutil.copytree(reference, model_dir, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))

@@ -17,7 +17,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config, Qwen3
 from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
 from minimind_hf.configuration_minimind import MINIMIND_PRESETS
 from minimind_hf.convert import _fuse_experts, _unfuse_experts, convert, export_config, main, read_checkpoint
-from minimind_hf.native import CheckpointError, check_state, config_from_state
+from minimind_hf.errors import CheckpointError
+from minimind_hf.native_checkpoint import check_state, config_from_state
 
 TOKENIZERS = REFERENCE_TOKENIZERS
 needs_tokenizers = pytest.mark.skipif(REFERENCE_DIR is None, reason="reference MiniMind tokenizers not present")

@@ -53,3 +53,19 @@ def test_full_disk_in_the_datasets_cache_is_one_message(tmp_path, small_disk):
     assert f"No space left on the disk of {small_disk} while writing the datasets cache" in output, output[-4000:]
     assert "set HF_DATASETS_CACHE / output_dir to a larger disk" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("small_disk", ["1m"], indirect=True)
+def test_full_disk_during_the_final_save_says_the_final_model_is_incomplete(tmp_path, small_disk):
+    out = small_disk / "out"
+    run = write_config(tmp_path / "run.yaml", model_name_or_path=make_base_model(tmp_path / "base"),
+                       dataset_name=make_sft_data(tmp_path / "data.jsonl", 8), max_steps=1, save_strategy="no",
+                       output_dir=out, report_to="none")  # fmt: skip
+    result = launch(run, tmp_path=tmp_path, check=False)
+    output = result.stdout + result.stderr
+
+    assert result.returncode == 1, output[-4000:]
+    assert f"No space left on the disk of {out} while writing the final model" in output, output[-4000:]
+    assert f"The final model in {out} is incomplete: do not load it." in output
+    assert "Traceback" not in output

@@ -9,9 +9,8 @@ from sft_testing import RECIPE, make_sft_data, run, subprocess_env, write_config
 
 from minimind_hf.arguments import parse_args
 from minimind_hf.data import load_sft_dataset
-from minimind_hf.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError, user_errors
+from minimind_hf.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, CheckpointError, UserError, user_errors
 from minimind_hf.formats import DataError
-from minimind_hf.native import CheckpointError
 
 
 def test_user_errors_print_one_line_and_bugs_keep_their_traceback(capsys):

@@ -11,8 +11,8 @@ from transformers import AutoTokenizer
 
 from minimind_hf import BUNDLED_TOKENIZER_DIR, MiniMindConfig, MiniMindForCausalLM
 from minimind_hf.convert import convert, main
+from minimind_hf.errors import CheckpointError
 from minimind_hf.generation import configure_generation
-from minimind_hf.native import CheckpointError
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from sft_testing import _free_port, make_base_model, make_sft_data, run, subprocess_env, weights
+from sft_testing import free_port, make_base_model, make_sft_data, run, subprocess_env, weights
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
 
@@ -100,7 +100,7 @@ def _launch(tmp_path, worker, base, data, out, first, last, ranks):
         cmd = [sys.executable, *args]
     else:
         torchrun = Path(sys.executable).parent / "torchrun"
-        cmd = [torchrun, "--nproc_per_node", ranks, "--master_port", _free_port(), *args]
+        cmd = [torchrun, "--nproc_per_node", ranks, "--master_port", free_port(), *args]
     run(cmd, subprocess_env())
     return [json.loads((tmp_path / f"{out.name}.rank{r}.json").read_text()) for r in range(ranks)]
 

@@ -11,8 +11,19 @@ LAYERS = {
     "shared": ["constants", "errors", "hardware", "fingerprints", "generation", "integrity"],
     "model": ["configuration_minimind", "modeling_minimind"],
     "data": ["text_safety", "formats", "sources", "masking", "data", "pretrain_data", "collator"],
-    "models on disk": ["locations", "native", "model_folder", "portable", "export_gguf", "convert", "chat"],
-    "training": ["checkpoints", "guards", "shutdown", "disk_space", "arguments", "callbacks", "recipe_utils"],
+    "models on disk": ["locations", "native_checkpoint", "model_folder", "portable", "export_gguf", "convert", "chat"],
+    "training": [
+        "checkpoints",
+        "guards",
+        "shutdown",
+        "disk_space",
+        "arguments",
+        "callbacks",
+        "model_card",
+        "hub",
+        "recipe_utils",
+        "final_model",
+    ],
     "command line": ["inspector", "cli"],
 }
 ORDER = [module for layer in LAYERS.values() for module in layer]

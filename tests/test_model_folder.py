@@ -8,7 +8,7 @@ from sft_testing import make_base_model
 
 from minimind_hf import MiniMindConfig
 from minimind_hf.chat import load_model_for_chat
-from minimind_hf.native import CheckpointError
+from minimind_hf.errors import CheckpointError
 
 CONFIG = MiniMindConfig(
     hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128

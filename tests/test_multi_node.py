@@ -11,8 +11,8 @@ from sft_testing import (
     ACCELERATE,
     RECIPE,
     REPO_DIR,
-    _free_port,
     assert_weights_close,
+    free_port,
     harness,
     launch,
     logged_losses,
@@ -44,7 +44,7 @@ def test_two_machines_form_one_world_and_match_one_process(tmp_path):
 
     out = tmp_path / "two_machines"
     run = write_config(tmp_path / "two_machines.yaml", **base, per_device_train_batch_size=4, output_dir=out)
-    port = _free_port()
+    port = free_port()
     env = subprocess_env(SFT_RECORD_DIR=out / "records")
     (out / "records").mkdir(parents=True)
     machines = []

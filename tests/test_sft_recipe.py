@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import HfApi, get_token
+from huggingface_hub.utils import filter_repo_objects
 from sft_testing import (
     DEMO_PROMPTS,
     RECIPE,
@@ -28,8 +29,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import minimind_hf  # noqa: F401  (registers MiniMind)
 from minimind_hf.arguments import parse_args
-from minimind_hf.callbacks import checkpoint_problem
 from minimind_hf.chat import generate_answers
+from minimind_hf.checkpoints import checkpoint_problem
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +206,8 @@ def test_lora_adapter_merge_and_logits(workdir, base_model):
 
 
 class _HubRecorder:
-    """Stands in for the Hub: records create_repo and the files of every commit."""
+    """Stands in for the Hub: records create_repo and, for every upload_folder, the files it would send (selected by
+    huggingface_hub's own pattern filter)."""
 
     def __init__(self, monkeypatch):
         self.repos, self.commits = [], []
@@ -218,16 +220,15 @@ class _HubRecorder:
             recorder.repos.append({"repo_id": repo_id, "token": token, "private": private})
             return RepoUrl(f"https://huggingface.co/{repo_id}")
 
-        def create_commit(api, repo_id, operations, commit_message=None, token=None, revision=None, **kwargs):
+        def upload_folder(api, *, repo_id, folder_path, commit_message=None, token=None, ignore_patterns=None, **kw):
+            folder = Path(folder_path)
+            paths = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+            sent = filter_repo_objects(paths, ignore_patterns=ignore_patterns)
+            files = {path: (folder / path).read_bytes() for path in sent}
             token = token if token is not None else get_token()
-            files = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations}
             recorder.commits.append({"repo_id": repo_id, "files": files, "token": token, "message": commit_message})
 
-        def upload_folder(api, *args, **kwargs):
-            raise AssertionError("the recipe pushes with create_commit; Trainer's per-checkpoint push must stay off")
-
         monkeypatch.setattr(HfApi, "create_repo", create_repo)
-        monkeypatch.setattr(HfApi, "create_commit", create_commit)
         monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
 
 

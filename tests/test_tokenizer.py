@@ -424,10 +424,32 @@ def test_pretrain_and_prompts(sft_records):
     assert sum(row["seen"] for row in prompts) >= 6 and sum(not row["seen"] for row in prompts) >= 3
 
 
-def test_demo_data_generator_reproduces_files(tmp_path):
-    load_module(ROOT / "recipes" / "make_demo_data.py").main(tmp_path)
+@pytest.fixture
+def make_demo_data(monkeypatch):
+    """recipes/make_demo_data.py, importing its recipes/demo_data/ package as `python recipes/make_demo_data.py` does."""
+    monkeypatch.syspath_prepend(str(ROOT / "recipes"))
+    return load_module(ROOT / "recipes" / "make_demo_data.py")
+
+
+def test_demo_data_generator_reproduces_files(tmp_path, make_demo_data):
+    """The shipped files are exactly what the content tables (recipes/demo_data/content/*.yaml) generate."""
+    make_demo_data.main(tmp_path)
     for name in ("sft.jsonl", "pretrain.jsonl", "prompts.jsonl"):
         assert (tmp_path / name).read_bytes() == (DEMO_DIR / name).read_bytes(), name
+
+
+def test_demo_prompts_are_checked_against_the_sft_set(make_demo_data):
+    convs = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+             for q, a in [("Hi", "Hello!"), ("2 + 2?", "4"), ("2 + 2?", "four")]]  # fmt: skip
+    rows = make_demo_data.build_prompts(convs, {"seen": ["Hi"], "held_out": [{"prompt": "New?", "reference": "Yes."}]})
+    assert rows == [{"prompt": "Hi", "reference": "Hello!", "seen": True},
+                    {"prompt": "New?", "reference": "Yes.", "seen": False}]  # fmt: skip
+    with pytest.raises(ValueError, match="seen prompt 'Bye' has 0 single-turn answers"):
+        make_demo_data.build_prompts(convs, {"seen": ["Bye"], "held_out": []})
+    with pytest.raises(ValueError, match="seen prompt '2 \\+ 2\\?' has 2 single-turn answers"):
+        make_demo_data.build_prompts(convs, {"seen": ["2 + 2?"], "held_out": []})
+    with pytest.raises(ValueError, match="held-out prompt 'Hi' is asked in the SFT set"):
+        make_demo_data.build_prompts(convs, {"seen": [], "held_out": [{"prompt": "Hi", "reference": "Hello!"}]})
 
 
 # ------------------------------------------------------------------ the reference tokenizers others rely on

@@ -14,7 +14,7 @@ from collections import defaultdict
 import torch
 
 from .configuration_minimind import MINIMIND_PRESETS, MiniMindConfig
-from .errors import UserError
+from .errors import CheckpointError
 from .modeling_minimind import MiniMindForCausalLM
 
 EMBED, LM_HEAD = "model.embed_tokens.weight", "lm_head.weight"
@@ -30,10 +30,6 @@ CARRIED_FIELDS = (
     "rope_parameters", "inference_rope_scaling", "num_experts_per_tok", "norm_topk_prob", "router_aux_loss_coef",
     "aux_loss_type", "bos_token_id", "eos_token_id", "pad_token_id",
 )  # fmt: skip
-
-
-class CheckpointError(UserError, ValueError):
-    """A checkpoint that cannot be converted faithfully; the message says why and what to do instead."""
 
 
 def torch_load(path):
