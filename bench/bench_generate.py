@@ -29,11 +29,13 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from reference_dir import REFERENCE  # noqa: E402
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM  # noqa: E402
 from minimind_hf.chat import chat_dtype  # noqa: E402
 
-REFERENCE = HERE.parent.parent / "shared" / "reference"
 PROMPTS = (
     "请用三句话介绍一下长江。",
     "What is the difference between a list and a tuple in Python?",

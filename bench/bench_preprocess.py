@@ -36,13 +36,12 @@ import datasets  # noqa: E402
 import tokenizers  # noqa: E402
 import transformers  # noqa: E402
 from native_sft_dataset import NativeSFTDataset  # noqa: E402
+from reference_dir import REFERENCE  # noqa: E402
 from synth_sft import generate  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from minimind_hf.data import load_sft_dataset  # noqa: E402
 from minimind_hf.masking import SFTOptions, encode_conversations  # noqa: E402
-
-REFERENCE = HERE.parent.parent / "shared" / "reference"
 
 
 def timed(fn):

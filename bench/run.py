@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark (preprocessing, training, generation) and rewrite docs/benchmarks.md.
 
-    .venv/bin/python bench/run.py --out docs/benchmarks.md            # ~25 min on 2 CPU cores
-    .venv/bin/python bench/run.py --out docs/benchmarks.md --quick    # ~5 min: fewer steps, variants, repeats
+    .venv/bin/python bench/run.py --out docs/benchmarks.md            # ~35-40 min on 2 idle CPU cores
+    .venv/bin/python bench/run.py --out docs/benchmarks.md --quick    # ~10 min: fewer steps, variants, repeats
     .venv/bin/python bench/run.py --out docs/benchmarks.md --sweep    # + the CPU speed-settings sweep
 
 The same command runs on a GPU machine (minimind-3 in bf16, flash-attention varlen packing when flash_attn is
@@ -32,6 +32,8 @@ import bench_generate  # noqa: E402
 import bench_moe  # noqa: E402
 import bench_preprocess  # noqa: E402
 import bench_train  # noqa: E402
+import train_report  # noqa: E402
+import train_variants  # noqa: E402
 
 PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "trl", "peft", "flash-attn")
 
@@ -90,22 +92,69 @@ def run_preprocess(argv: list[str]) -> str:
     return buffer.getvalue().strip()
 
 
+def long_args(args):
+    """The longer-samples row: minimind2-small, native against ours, at ``--long-max-length`` on sft_1024-like
+    synthetic conversations (twice the characters of the sft_512-like ones), or ``--data`` as given."""
+    import copy
+
+    long = copy.copy(args)
+    long.presets, long.variants, long.max_length, long.synth_chars = (
+        "minimind2-small",
+        "native,ours",
+        args.long_max_length,
+        1000,
+    )
+    long.steps, long.repeats, long.parity_repeats, long.native_ref, long.sweep = args.long_steps, 1, 1, None, False
+    bench_train.finalize(long)
+    return long
+
+
+def run_profile(args) -> str:
+    """bench/profile_step.py's report on the recommended config, in its own process (the profiler stays out of this
+    one)."""
+    argv = [
+        "--preset",
+        args.preset_list[0],
+        "--batch-size",
+        str(args.batch_size),
+        "--max-length",
+        str(args.max_length),
+    ]
+    argv += ["--steps", "2" if args.quick else "3"] + (["--data", args.data] if args.data else [])
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "profile_step.py"), *argv], capture_output=True, text=True, cwd=HERE.parent
+    )
+    if proc.returncode:
+        return f"profile_step.py failed (exit {proc.returncode}):\n\n```\n{proc.stderr[-2000:]}\n```"
+    report = proc.stdout[proc.stdout.index(args.preset_list[0] + ", batch") :]
+    return f"`.venv/bin/python bench/profile_step.py {' '.join(argv)}`:\n\n{report.strip()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs/benchmarks.md")
-    parser.add_argument("--quick", action="store_true", help="a ~5 minute run: fewer steps, variants and repeats")
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: preprocess,train,generate,moe")
+    parser.add_argument("--quick", action="store_true", help="a ~10 minute run: fewer steps, variants and repeats")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated sections to skip: preprocess,train,long,profile,generate,moe"
+    )
     parser.add_argument(
         "--preprocess-args", default=None, help="arguments for bench_preprocess.py (default depends on --quick)"
     )
     parser.add_argument("--gen-presets", default=None, help="generation presets (default: the training presets)")
     bench_train.add_arguments(parser)
     parser.set_defaults(
-        presets="minimind2-small,minimind-3", big_steps=6, big_variants="native,ours", parity_repeats=2
+        presets="minimind2-small,minimind-3,minimind-3-moe",
+        big_steps=6,
+        moe_steps=3,
+        big_variants="native,ours",
+        parity_repeats=2,
     )
+    parser.add_argument("--long-max-length", type=int, default=1024, help="the longer-samples row's max_length")
+    parser.add_argument("--long-steps", type=int, default=3, help="timed steps of the longer-samples row")
     args = parser.parse_args()
     if args.quick:
-        quick = {"steps": 8, "big_steps": 3, "warmup": 1, "repeats": 1, "parity_repeats": 1, "sweep": False}
+        quick = {"steps": 8, "big_steps": 3, "warmup": 1, "repeats": 1, "parity_repeats": 1, "sweep": False,
+                 "long_steps": 2, "moe_steps": 2}  # fmt: skip
         for key, value in quick.items():
             if parser.get_default(key) == getattr(args, key):
                 setattr(args, key, value)
@@ -131,10 +180,17 @@ def main() -> None:
         print("training ...", flush=True)
         train_results = bench_train.run_train_bench(args, log=lambda s: print(s, flush=True))
         padding = bench_train.padding_at_scale(args.preset_list[0], args.batch_size, args.max_length, data=args.data)
+    long_results = []
+    if "long" not in skip:
+        print(f"training at max_length {args.long_max_length} ...", flush=True)
+        long_results = bench_train.run_train_bench(long_args(args), log=lambda s: print(s, flush=True))
+    if "profile" not in skip:
+        print("profiling a training step ...", flush=True)
+        sections["profile"] = run_profile(args)
     gen_results = []
     if "generate" not in skip:
         print("generation ...", flush=True)
-        gen_presets = (args.gen_presets or args.presets).split(",")
+        gen_presets = (args.gen_presets or ",".join(p for p in args.preset_list if "moe" not in p)).split(",")
         gen_results = bench_generate.run_generate_bench(
             gen_presets,
             new_tokens=64 if args.quick else 128,
@@ -142,20 +198,20 @@ def main() -> None:
             repeats=1 if args.quick else 3,
             log=lambda s: print(s, flush=True),
         )
-    if "moe" not in skip:
+    if "moe" not in skip and args.sweep:  # the minimind-3-moe training row measures the dispatch end to end
         print("MoE dispatch ...", flush=True)
         rounds, steps = (1, 2) if args.quick else (3, 2)
         sections["moe"] = bench_moe.run("minimind-3-moe", 4, 256, rounds, steps, log=lambda s: print(s, flush=True))
-    peak = bench_train.device_peak_tflops(args.peak_tflops)
+    peak = train_report.device_peak_tflops(args.peak_tflops)
     elapsed = time.perf_counter() - started
 
-    doc = render(args, command, sections, train_results, padding, gen_results, peak, elapsed, load_start)
+    doc = render(args, command, sections, train_results, padding, gen_results, peak, elapsed, load_start, long_results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(doc, encoding="utf-8")
     print(f"wrote {args.out} in {elapsed / 60:.1f} min", flush=True)
 
 
-def render(args, command, sections, train_results, padding, gen_results, peak, elapsed, load_start) -> str:
+def render(args, command, sections, train_results, padding, gen_results, peak, elapsed, load_start, long_results=()):
     today = datetime.date.today().isoformat()
     lines = [
         "# Benchmarks",
@@ -174,7 +230,8 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
         f"- {versions()}",
         "",
     ]
-    checks = bench_train.target_checks(train_results)
+    checks = train_report.target_checks(train_results) + train_report.moe_checks(train_results)
+    checks += train_report.native_ref_checks(train_results)
     gen_checks = generation_checks(gen_results)
     if checks or gen_checks:
         lines += ["## Targets (minimind2-small, batch 16, max_length 340; ratios to the native loop in this run)", ""]
@@ -213,13 +270,13 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             "(`max_memory_allocated` on GPU). Each run is its own process"
             + (f"; best of {args.repeats}" if args.repeats > 1 else "")
             + (
-                f"; {', '.join(f'`{v}`' for v in bench_train.PARITY_VARIANTS)}: best of {args.parity_repeats}, as "
+                f"; {', '.join(f'`{v}`' for v in train_variants.PARITY_VARIANTS)}: best of {args.parity_repeats}, as "
                 "they do the same work and differ by less than this machine's run-to-run noise."
                 if args.parity_repeats > max(args.repeats, 1)
                 else "."
             ),
             "",
-            bench_train.format_train_tables(train_results, peak),
+            train_report.format_train_tables(train_results, peak),
             "",
         ]
     if padding:
@@ -229,6 +286,30 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             f"{padding['longest']:.1%}, group_by_length {padding['group_by_length']:.1%}. `group_by_length` sorts "
             "within megabatches of min(samples / (4 · batch), 50) batches; the short runs above have only a few, so "
             "they pad more than a real epoch does and understate its speed.",
+            "",
+        ]
+    if "profile" in sections:
+        lines += [
+            "## Where a training step goes",
+            "",
+            "torch.profiler over Trainer steps of the recommended config (bench/profile_step.py): each op's self time, "
+            "by what it is and which module ran it (forward hooks mark the modules; backward ops take the scope of "
+            'the forward op that made them). "Python between ops" is the step\'s wall time outside every profiled '
+            "op. The profiler slows small ops, so read shares.",
+            "",
+            sections["profile"],
+            "",
+        ]
+    if long_results:
+        lines += [
+            f"## Longer samples (max_length {args.long_max_length})",
+            "",
+            "How cost grows with length: minimind2-small on sft_1024-like synthetic conversations (up to 1000 characters, "
+            f"answers up to twice as long as above), native against the recommended config, {args.long_steps} timed "
+            "steps each, same weights, data and settings as the training runs above otherwise. Peak memory is each "
+            "run's peak RSS.",
+            "",
+            train_report.format_train_tables(long_results, peak),
             "",
         ]
     if gen_results:
@@ -259,11 +340,12 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
     lines += [
         "## Reproducing",
         "",
-        "- `make bench` rewrites this file (~25 min on 2 cores); `.venv/bin/python bench/run.py --out "
-        "docs/benchmarks.md --quick` is a ~5 minute pass, `--sweep` adds the CPU speed-settings sweep, `--data "
+        "- `make bench` rewrites this file (~35-40 min on 2 idle cores); `.venv/bin/python bench/run.py --out "
+        "docs/benchmarks.md --quick` is a ~10 minute pass, `--sweep` adds the CPU speed-settings sweep, `--data "
         "path/to/sft_512.jsonl` uses real MiniMind data, `--repeats 2` reports the best of two runs each.",
-        "- One part at a time: `bench/bench_train.py`, `bench/bench_generate.py`, `bench/bench_preprocess.py` (each "
-        "has `--help`).",
+        "- One part at a time: `bench/bench_train.py`, `bench/profile_step.py`, `bench/bench_generate.py`, "
+        "`bench/bench_preprocess.py`, `bench/bench_moe.py` (each has `--help`); `--native-ref PATH` adds MiniMind's own "
+        "training code from a checkout as the run `native_ref` (bench/README.md).",
         "- On a GPU the same command trains minimind2-small and minimind-3 under bf16 (`native` uses MiniMind's "
         "autocast), adds `ours_fast_gpu` (packing, flash-attention varlen when `flash_attn` is installed) and reports "
         "MFU against the device's bf16 peak (`--peak-tflops` for devices not in the table).",

@@ -49,33 +49,35 @@ def _question(rng: random.Random) -> str:
     return rng.choice(OPENERS) + _words(rng, rng.randint(6, 50)) + rng.choice(QUESTION_TAILS)
 
 
-def _answer(rng: random.Random, budget: int) -> str:
-    n = max(4, min(budget, rng.randint(15, 220)))
+def _answer(rng: random.Random, budget: int, scale: float = 1.0) -> str:
+    n = max(4, min(budget, rng.randint(15, int(220 * scale))))
     text = _words(rng, n)
     if rng.random() < 0.05:  # some answers are several lines, like lists in real data
         text = text[: n // 2] + "\n1. " + text[n // 2 :]
     return text.rstrip("，、；：") + "。"
 
 
-def conversation(rng: random.Random) -> dict:
+def conversation(rng: random.Random, max_chars: int = 500) -> dict:
     exchanges = rng.choices((1, 2, 3), weights=(0.6, 0.3, 0.1))[0]
     turns, used = [], 0
     for _ in range(exchanges):
         question = _question(rng)
-        budget = 500 - used - len(question)
+        budget = max_chars - used - len(question)
         if budget < 20:
             break
-        answer = _answer(rng, budget)
+        answer = _answer(rng, budget, max_chars / 500)
         turns += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         used += len(question) + len(answer)
     return {"conversations": turns}
 
 
-def generate(path: str, n: int, seed: int = 0) -> str:
+def generate(path: str, n: int, seed: int = 0, max_chars: int = 500) -> str:
+    """``n`` conversations of at most ``max_chars`` characters (500: sft_512-like; 1000: sft_1024-like, answers up to
+    twice as long)."""
     rng = random.Random(seed)
     with open(path, "w", encoding="utf-8") as f:
         for _ in range(n):
-            f.write(json.dumps(conversation(rng), ensure_ascii=False) + "\n")
+            f.write(json.dumps(conversation(rng, max_chars), ensure_ascii=False) + "\n")
     return path
 
 
@@ -84,5 +86,6 @@ if __name__ == "__main__":
     parser.add_argument("out")
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-chars", type=int, default=500, help="500: sft_512-like, 1000: sft_1024-like")
     args = parser.parse_args()
-    print(generate(args.out, args.n, args.seed))
+    print(generate(args.out, args.n, args.seed, args.max_chars))
