@@ -368,12 +368,11 @@ def _require(args, name: str) -> None:
 
 def _fields(parser: HfArgumentParser) -> dict:
     """The parser's fields by name, with their resolved types."""
-    return {
-        f.name: get_type_hints(dtype)[f.name]
-        for dtype in parser.dataclass_types
-        for f in dataclasses.fields(dtype)
-        if f.init
-    }
+    fields = {}
+    for dtype in parser.dataclass_types:
+        hints = get_type_hints(dtype)  # once per dataclass: it resolves every annotation of TrainingArguments
+        fields.update({f.name: hints[f.name] for f in dataclasses.fields(dtype) if f.init})
+    return fields
 
 
 def _choices(annotation) -> list | None:

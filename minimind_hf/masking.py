@@ -100,6 +100,7 @@ def encode_conversations(conversations, tokenizer, opts: SFTOptions) -> list:
     """
     backend, byte_lengths = _prepare(tokenizer)
     template_kwargs = dict(tokenizer.special_tokens_map)
+    marked_template = has_generation_markers(tokenizer.chat_template)  # once per batch, not per conversation
     # With byte lengths we find token edges ourselves and skip the tokenizer's (costly) offsets.
     encode = backend.encode_batch_fast if byte_lengths is not None else backend.encode_batch
     results, in_flight = [], deque()
@@ -115,7 +116,9 @@ def encode_conversations(conversations, tokenizer, opts: SFTOptions) -> list:
         texts, spans = [], []
         for messages, tools, key in conversations[first : first + CHUNK_SIZE]:
             try:
-                text, marked = render_conversation(messages, tools, tokenizer, template_kwargs, key, opts)
+                text, marked = render_conversation(
+                    messages, tools, tokenizer, template_kwargs, key, opts, marked_template
+                )
                 texts.append(text)
                 spans.append(marked)
                 results.append(None)
@@ -140,10 +143,12 @@ def _encoder_thread() -> ThreadPoolExecutor:
     return _THREAD[os.getpid()]
 
 
-def render_conversation(messages, tools, tokenizer, template_kwargs, key: str, opts: SFTOptions) -> tuple:
+def render_conversation(
+    messages, tools, tokenizer, template_kwargs, key: str, opts: SFTOptions, marked_template: bool
+) -> tuple:
     """The training text of a conversation (chat template plus MiniMind's augmentations, seeded by ``key``) and the
-    character spans to supervise when the template marks them with ``{% generation %}`` (else None: `assistant_spans`
-    finds them)."""
+    character spans to supervise when the template marks them with ``{% generation %}`` (``marked_template``; else
+    None: `assistant_spans` finds them)."""
     add_system, prompt_pick, keep_think = _sample_uniforms(opts.seed, key)
     is_tool_chat = bool(tools) or any(m["role"] == "tool" or "tool_calls" in m for m in messages)
     if messages[0]["role"] != "system" and not is_tool_chat and add_system < opts.system_prompt_ratio:
@@ -151,7 +156,7 @@ def render_conversation(messages, tools, tokenizer, template_kwargs, key: str, o
         messages = [{"role": "system", "content": prompt}, *messages]
     spans = None
     try:  # transformers' own renderer: its sandbox, filters and globals, and the "thinking" alias of reasoning
-        if has_generation_markers(tokenizer.chat_template):
+        if marked_template:
             (text,), (spans,) = render_jinja_template(
                 [messages], tools=tools, chat_template=tokenizer.chat_template, return_assistant_tokens_mask=True,
                 **template_kwargs,
