@@ -217,6 +217,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--big-variants", default=None, help="variants for presets other than minimind2-* (default: --variants)"
     )
+    parser.add_argument("--moe-variants", default=None, help="variants for MoE presets (default: --big-variants)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=340)
     parser.add_argument("--learning-rate", type=float, default=5e-4, help="high, so the loss moves from random init")
@@ -259,7 +260,9 @@ def finalize(args) -> None:
 
     def variant_list(cuda, preset="minimind2-small"):
         names = (args.variants or (GPU_DEFAULT if cuda else CPU_DEFAULT)).split(",")
-        if not preset.startswith("minimind2") and args.big_variants:
+        if "moe" in preset and getattr(args, "moe_variants", None):
+            names = args.moe_variants.split(",")
+        elif not preset.startswith("minimind2") and args.big_variants:
             names = args.big_variants.split(",")
         elif args.sweep:
             names += [v for v in CPU_SWEEP.split(",") if v not in names]

@@ -147,6 +147,8 @@ def main() -> None:
         big_steps=6,
         moe_steps=3,
         big_variants="native,ours",
+        # the MoE loss targets compare against native_step0: native keeps MiniMind's get_lr step offset
+        moe_variants="native,native_step0,ours",
         parity_repeats=2,
     )
     parser.add_argument("--long-max-length", type=int, default=1024, help="the longer-samples row's max_length")
@@ -355,8 +357,8 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
 
 
 def generation_checks(results) -> list:
-    """The target rows: minimind_hf.chat's path (its default dtype) against the native loop, and, as information, the
-    same machinery in native's fp32, where both sides run the same forward."""
+    """The target rows: minimind_hf.chat's path (its default dtype) ≥ 1.4× the native loop, and the same machinery in
+    native's fp32, where both sides run the same forward, ≥ 1.0×."""
     checks = []
     by = {(r["preset"], r["batch_size"], r["run"]): r for r in results}
     for r in results:
@@ -367,11 +369,11 @@ def generation_checks(results) -> list:
         ratio = r["tok_s"] / by[(r["preset"], r["batch_size"], r["baseline"])]["tok_s"]
         mode = "sampling" if "sampling" in r["run"] else "greedy"
         if r["run"].startswith("ours: minimind_hf.chat"):
-            what = f"generation with cache ≥ native loop (batch {r['batch_size']}, {mode}, minimind_hf.chat: {r['dtype']})"
-            checks.append(((r["batch_size"], mode, 0), (what, ratio >= 1.0, f"{ratio:.2f}×")))
+            what = f"generation with cache ≥ 1.4× native loop (batch {r['batch_size']}, {mode}, minimind_hf.chat: {r['dtype']})"
+            checks.append(((r["batch_size"], mode, 0), (what, ratio >= 1.4, f"{ratio:.2f}×")))
         else:
-            what = "the same, but ours in native's fp32: decoding machinery only (information: the forward is shared)"
-            checks.append(((r["batch_size"], mode, 1), (what, None, f"{ratio:.2f}×")))
+            what = "the same in native's fp32 (same forward, so the decoding machinery alone) ≥ 1.0×"
+            checks.append(((r["batch_size"], mode, 1), (what, ratio >= 1.0, f"{ratio:.2f}×")))
     return [check for _, check in sorted(checks)]
 
 

@@ -161,7 +161,7 @@ def recipe_setup(spec: dict):
     model_args, data_args, training_args = parse_args(recipe_argv(spec))
     set_seed(training_args.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path)
-    model = load_model(model_args, tokenizer)
+    model = load_model(model_args, tokenizer, packing=training_args.packing)
     data_options = {**data_args.load_options(training_args), "cache_dir": spec["workdir"] + "/datasets-cache"}
     train_dataset = load_sft_dataset(data_args.dataset_name, tokenizer, **data_options)
     return model_args, training_args, tokenizer, model, train_dataset
@@ -182,14 +182,9 @@ def settings_of(training_args, model) -> dict:
 
 
 def run_ours(spec: dict) -> dict:
-    from packed_sdpa import register_packed_sdpa
-
     from minimind_hf.collator import build_collator
     from minimind_hf.recipe_utils import build_trainer
 
-    settings = VARIANTS[spec["variant"]].get("args")
-    if isinstance(settings, dict) and settings.get("attn_implementation") == "sdpa_packed":
-        register_packed_sdpa()
     _, training_args, tokenizer, model, train_dataset = recipe_setup(spec)
     collator = build_collator(
         tokenizer, packing=training_args.packing, pad_to_multiple_of=training_args.pad_to_multiple_of

@@ -40,7 +40,7 @@ VARIANTS = {
     },
     "ours_bf16_packed": {
         "side": "ours",
-        "label": "ours, bf16, padding-free packing",
+        "label": "ours, bf16, padding-free packing (sdpa_packed: SDPA per sample)",
         "args": {"bf16": True, "packing": True, "pad_to_multiple_of": None, "train_sampling_strategy": "random"},
     },
     "ours_fp32_grouped": {
@@ -66,12 +66,12 @@ VARIANTS = {
             "torch_compile": True,
         },
     },
-    "ours_bf16_packed_varlen": {
+    "ours_bf16_packed_blockmask": {
         "side": "ours",
-        "label": "ours, bf16, packing + per-sequence SDPA (bench prototype, not in minimind_hf)",
+        "label": "ours, bf16, packing + transformers' sdpa (one block-diagonal mask over the packed row)",
         "args": {
             "bf16": True, "packing": True, "pad_to_multiple_of": None, "train_sampling_strategy": "random",
-            "attn_implementation": "sdpa_packed",
+            "attn_implementation": "sdpa",
         },
     },
     "trl": {"side": "trl", "label": "TRL SFTTrainer, same speed settings as `ours`"},
@@ -86,7 +86,7 @@ VARIANTS = {
 CPU_DEFAULT = "native,native_step0,ours_fp32_fixed,ours,trl"
 CPU_SWEEP = (
     "ours_bf16_fixed,ours_bf16_dynamic,ours_bf16_grouped,ours_bf16_packed,ours_fp32_grouped,ours_bf16_grouped_foreach,"
-    "ours_bf16_grouped_compile,ours_bf16_packed_varlen"
+    "ours_bf16_grouped_compile,ours_bf16_packed_blockmask"
 )
 GPU_DEFAULT = "native,native_step0,ours_bf16_fixed_gpu,ours_fast_gpu,trl"
 

@@ -8,6 +8,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 from .configuration_minimind import MiniMindConfig
 from .constants import BUNDLED_TOKENIZER_DIR, DEMO_DATA_DIR
 from .modeling_minimind import MiniMindForCausalLM, MiniMindModel, MiniMindPreTrainedModel
+from .packed_attention import PACKED_SDPA  # registers the attention "sdpa_packed" with transformers
 
 # peft reads the deprecated `is_gradient_checkpointing` alias on every PeftModel it builds: noise the user can't act on.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
@@ -27,6 +28,7 @@ TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.setdefault(MiniMindConfig.mod
 __all__ = [
     "BUNDLED_TOKENIZER_DIR",
     "DEMO_DATA_DIR",
+    "PACKED_SDPA",
     "MiniMindConfig",
     "MiniMindForCausalLM",
     "MiniMindModel",

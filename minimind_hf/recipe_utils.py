@@ -22,6 +22,7 @@ from .generation import configure_generation
 from .guards import TrainingGuard, check_finite_weights
 from .integrity import first_non_finite
 from .locations import check_pretrained
+from .packed_attention import PACKED_SDPA
 from .shutdown import GracefulShutdown
 
 logger = logging.getLogger(__name__)
@@ -104,10 +105,15 @@ def load_tokenizer(model_args):
     return AutoTokenizer.from_pretrained(model_args.tokenizer_name_or_path, revision=model_args.model_revision)
 
 
-def load_model(model_args, tokenizer):
+def load_model(model_args, tokenizer, packing: bool = False):
     """A preset name starts from random init, anything else from its weights; generation set up to stop at
-    `<|im_end|>` and sample like MiniMind."""
-    model_kwargs = {"dtype": model_args.dtype, "attn_implementation": model_args.attn_implementation}
+    `<|im_end|>` and sample like MiniMind. Packed training (``packing``) without an ``attn_implementation`` runs
+    `minimind_hf.packed_attention`'s SDPA per packed sample, whose cost is the samples' own attention rather than the
+    square of the packed row."""
+    attn_implementation = model_args.attn_implementation
+    if packing and attn_implementation is None:
+        attn_implementation = PACKED_SDPA
+    model_kwargs = {"dtype": model_args.dtype, "attn_implementation": attn_implementation}
     if model_args.is_preset:
         model = AutoModelForCausalLM.from_config(
             MiniMindConfig.from_preset(model_args.model_name_or_path), **model_kwargs

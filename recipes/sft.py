@@ -44,7 +44,7 @@ def main(model_args: ModelArguments, data_args: DataArguments, training_args: SF
     tokenizer = load_tokenizer(model_args)
 
     # ---- Load model: a preset name starts from random init, anything else from its weights
-    model = load_model(model_args, tokenizer)
+    model = load_model(model_args, tokenizer, packing=training_args.packing)
     if model_args.use_peft:
         model = get_peft_model(model, model_args.lora_config())
         trainable, total = model.get_nb_trainable_parameters()

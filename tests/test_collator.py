@@ -1,5 +1,5 @@
 """Collation: right padding (no mask needed: its loss and gradients equal the masked batch's), and padding-free
-packing whose loss and gradients equal the padded batch's."""
+packing whose loss and gradients equal the padded batch's, under each attention (sdpa_packed included)."""
 
 from pathlib import Path
 
@@ -132,7 +132,7 @@ def _loss_and_grads(model, batch):
 
 
 @pytest.mark.parametrize("make_model", [_minimind, _qwen3], ids=["minimind", "qwen3"])
-@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager", "sdpa_packed"])
 def test_right_padding_needs_no_mask(tokenizer, make_model, attn_implementation):
     """The maskless padded batch trains exactly as the same batch with its padding masked out."""
     torch.manual_seed(0)
@@ -156,7 +156,7 @@ def test_right_padding_needs_no_mask(tokenizer, make_model, attn_implementation)
 
 
 @pytest.mark.parametrize("make_model", [_minimind, _qwen3], ids=["minimind", "qwen3"])
-@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager", "sdpa_packed"])
 def test_packed_loss_and_grads_equal_padded(tokenizer, make_model, attn_implementation):
     torch.manual_seed(0)
     model = make_model(attn_implementation).float().eval()  # eval: no dropout, same math for both layouts

@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "minimind_hf"
 LAYERS = {
     "shared": ["constants", "errors", "hardware", "fingerprints", "generation", "integrity"],
-    "model": ["configuration_minimind", "modeling_minimind"],
+    "model": ["configuration_minimind", "modeling_minimind", "packed_attention"],
     "data": ["text_safety", "formats", "sources", "masking", "data", "pretrain_data", "collator"],
     "models on disk": ["locations", "native_checkpoint", "model_folder", "portable", "export_gguf", "convert", "chat"],
     "training": [

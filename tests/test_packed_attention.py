@@ -1,0 +1,95 @@
+"""Attention "sdpa_packed" (minimind_hf.packed_attention): per-sample SDPA in packed batches, transformers' SDPA
+everywhere else, chosen by the recipe for packed training and never saved."""
+
+import json
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from minimind_hf import PACKED_SDPA, MiniMindForCausalLM
+from minimind_hf.arguments import parse_args
+from minimind_hf.packed_attention import sequence_bounds
+from minimind_hf.recipe_utils import load_model, load_tokenizer
+
+
+def _model(config, attn_implementation):
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation)
+    return model.float().eval()
+
+
+def test_sequence_bounds_follow_transformers_packing_detection():
+    assert sequence_bounds(torch.arange(6)[None]) is None  # one sample: no split
+    assert sequence_bounds(torch.tensor([[0, 1, 2, 0, 1, 0]])) == [[0, 3, 5, 6]]
+    # Two packed rows (TRL's bfd packing): bounds per row; a restart at any position, not only 0, starts a sample.
+    assert sequence_bounds(torch.tensor([[0, 1, 0, 1, 2], [0, 1, 2, 3, 7]])) == [[0, 2, 5], [0, 4, 5]]
+
+
+def test_packed_rows_match_each_sample_alone(tiny_config):
+    """Several packed rows in one batch (TRL's padding_free / bfd layout): each sample's logits equal its own
+    unpacked forward, and the packed rows' loss gradients equal transformers' block-diagonal SDPA mask's."""
+    model, reference = _model(tiny_config, PACKED_SDPA), _model(tiny_config, "sdpa")
+    lengths = [[5, 9, 2], [7, 9]]
+    input_ids = torch.randint(10, 6000, (2, 16))
+    position_ids = torch.cat([torch.cat([torch.arange(n) for n in row])[None] for row in lengths])
+    with torch.no_grad():
+        packed = model(input_ids=input_ids, position_ids=position_ids).logits
+        for row, row_lengths in enumerate(lengths):
+            start = 0
+            for n in row_lengths:
+                alone = model(input_ids=input_ids[row : row + 1, start : start + n]).logits
+                torch.testing.assert_close(packed[row, start : start + n], alone[0], rtol=1e-4, atol=1e-5)
+                start += n
+    grads = []
+    for m in (model, reference):
+        m.zero_grad()
+        m(input_ids=input_ids, position_ids=position_ids, labels=input_ids).loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_generation_is_unchanged(tiny_config):
+    """Outside packed batches it is transformers' SDPA: greedy generation, a left-padded batch included, gives the
+    same tokens (and prefill logits) as "sdpa"."""
+    prompts = torch.randint(10, 6000, (2, 12))
+    mask = torch.ones_like(prompts)
+    mask[1, :5] = 0  # the second prompt is left-padded
+    outputs = {}
+    for attn in (PACKED_SDPA, "sdpa"):
+        model = _model(tiny_config, attn)
+        with torch.no_grad():
+            outputs[attn] = (
+                model.generate(prompts, attention_mask=mask, max_new_tokens=8, do_sample=False),
+                model.generate(prompts[:1], max_new_tokens=8, do_sample=False),
+                model(input_ids=prompts, attention_mask=mask).logits,
+            )
+    assert torch.equal(outputs[PACKED_SDPA][0], outputs["sdpa"][0])
+    assert torch.equal(outputs[PACKED_SDPA][1], outputs["sdpa"][1])
+    torch.testing.assert_close(outputs[PACKED_SDPA][2], outputs["sdpa"][2])
+
+
+def test_recipe_picks_it_for_packing_and_does_not_save_it(tmp_path):
+    def loaded(*extra):
+        model_args, _, training_args = parse_args(
+            [
+                "--model_name_or_path",
+                "minimind-tiny",
+                "--dataset_name",
+                "d.jsonl",
+                "--output_dir",
+                str(tmp_path),
+                *extra,
+            ]
+        )
+        tokenizer = load_tokenizer(model_args)
+        return load_model(model_args, tokenizer, packing=training_args.packing)
+
+    assert loaded().config._attn_implementation == "sdpa"
+    assert loaded("--attn_implementation", "eager", "--packing", "true").config._attn_implementation == "eager"
+    model = loaded("--packing", "true")
+    assert model.config._attn_implementation == PACKED_SDPA
+    model.save_pretrained(tmp_path / "saved")
+    assert PACKED_SDPA not in (tmp_path / "saved" / "config.json").read_text()
+    assert "attn_implementation" not in json.loads((tmp_path / "saved" / "config.json").read_text())
+    reloaded = MiniMindForCausalLM.from_pretrained(tmp_path / "saved")
+    assert reloaded.config._attn_implementation == "sdpa"
