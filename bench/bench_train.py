@@ -260,7 +260,7 @@ def finalize(args) -> None:
 
     def variant_list(cuda, preset="minimind2-small"):
         names = (args.variants or (GPU_DEFAULT if cuda else CPU_DEFAULT)).split(",")
-        if "moe" in preset and getattr(args, "moe_variants", None):
+        if "moe" in preset and args.moe_variants:
             names = args.moe_variants.split(",")
         elif not preset.startswith("minimind2") and args.big_variants:
             names = args.big_variants.split(",")

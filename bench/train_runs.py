@@ -167,15 +167,17 @@ def recipe_setup(spec: dict):
     return model_args, training_args, tokenizer, model, train_dataset
 
 
+def padding_of(training_args) -> str:
+    if training_args.packing or getattr(training_args, "padding_free", False):  # ours / TRL's SFTConfig
+        return "none (packed)"
+    return "max_length" if training_args.pad_to_multiple_of == training_args.max_length else "longest"
+
+
 def settings_of(training_args, model) -> dict:
     return {
         "bf16": bool(training_args.bf16),
         "packing": bool(training_args.packing),
-        "padding": "none (packed)"
-        if training_args.packing or getattr(training_args, "padding_free", False)
-        else "max_length"
-        if training_args.pad_to_multiple_of == training_args.max_length
-        else "longest",
+        "padding": padding_of(training_args),
         "sampler": str(getattr(training_args.train_sampling_strategy, "value", training_args.train_sampling_strategy)),
         "optim": str(getattr(training_args.optim, "value", training_args.optim)),
         "torch_compile": bool(training_args.torch_compile),
