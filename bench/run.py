@@ -147,8 +147,9 @@ def main() -> None:
         big_steps=6,
         moe_steps=3,
         big_variants="native,ours",
-        # the MoE loss targets compare against native_step0: native keeps MiniMind's get_lr step offset
-        moe_variants="native,native_step0,ours",
+        # the MoE loss targets compare against native_step0: native keeps MiniMind's get_lr step offset;
+        # ours_bf16_fixed pads as MiniMind does, so its router statistics see the same tokens (the aux-loss check)
+        moe_variants="native,native_step0,ours_bf16_fixed,ours",
         parity_repeats=2,
     )
     parser.add_argument("--long-max-length", type=int, default=1024, help="the longer-samples row's max_length")
