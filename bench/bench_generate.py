@@ -3,10 +3,13 @@
     .venv/bin/python bench/bench_generate.py --presets minimind2-small,minimind-3 --new-tokens 128
 
 `native_generate` is MiniMind's ``MiniMindForCausalLM.generate`` (model/model_minimind.py) re-implemented minimally:
-a Python loop that feeds the tokens the cache has not seen, scales the last logits by the temperature, applies
-repetition penalty / top-k / top-p in place, samples or takes the argmax, and stops when every row has emitted eos.
-It runs on our `MiniMindForCausalLM`, so both sides share the forward pass; the only change from MiniMind is the
-cache object (MiniMind keeps a list of (k, v) tuples grown by ``torch.cat``; transformers 5 models take a `Cache`).
+a Python loop that feeds the tokens the cache has not seen with the attention mask (grown by one column a step, as
+MiniMind's eval_llm.py passes the tokenizer's mask), scales the last logits by the temperature, applies repetition
+penalty / top-k / top-p in place, samples or takes the argmax, and stops when every row has emitted eos. It runs on
+our `MiniMindForCausalLM`, so both sides share the forward pass; the only change from MiniMind is the cache object
+(MiniMind keeps a list of (k, v) tuples grown by ``torch.cat``; transformers 5 models take a `Cache`).
+`--native-ref PATH` adds MiniMind's own ``generate`` and model from a checkout (minimind-3 architecture), on the same
+weights: its greedy tokens must equal the native loop's, and its speed shows the re-implementation is faithful.
 The native loop decodes in fp32, as MiniMind does on CPU. The fp32 runs of ours compare the decoding machinery around
 the same model; the minimind_hf.chat runs decode as the chat CLI does, in `minimind_hf.chat.chat_dtype` (bf16 where
 the device computes it natively), which is what a user of either tool gets.
@@ -60,13 +63,21 @@ def native_generate(
     use_cache=True,
     do_sample=True,
     repetition_penalty=1.0,
+    attention_mask=None,
 ):
     """MiniMind's generate loop (see the module docstring). Returns prompt + new tokens."""
     past_key_values = None
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     for _ in range(max_new_tokens):
         past_len = past_key_values.get_seq_length() if past_key_values is not None else 0
-        outputs = model(input_ids[:, past_len:], past_key_values=past_key_values, use_cache=use_cache)
+        outputs = model(
+            input_ids[:, past_len:],
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+        )
+        if attention_mask is not None:
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(attention_mask.shape[0], 1)], -1)
         logits = outputs.logits[:, -1, :] / temperature
         if repetition_penalty != 1.0:
             for i in range(input_ids.shape[0]):
@@ -122,6 +133,30 @@ GREEDY, GREEDY_INFERENCE, SAMPLING_INFERENCE, NATIVE, NATIVE_SAMPLING = (
     "native loop, fp32, cache",
     "native loop, fp32, sampling, cache",
 )
+NATIVE_REF, NATIVE_REF_SAMPLING = (
+    "MiniMind's own generate and model (--native-ref), fp32, cache",
+    "MiniMind's own generate and model (--native-ref), fp32, sampling, cache",
+)
+
+
+def ref_generate(model, input_ids, new_tokens, **kwargs):
+    """MiniMind's own ``MiniMindForCausalLM.generate`` (a checkout's model) for exactly ``new_tokens`` tokens, called
+    as its eval_llm.py does (with the attention mask)."""
+    return model.generate(
+        input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=new_tokens, eos_token_id=None, **kwargs
+    )
+
+
+def load_native_ref(path: str, model):
+    """MiniMind's model from the checkout at ``path`` with ``model``'s weights (loaded strictly), fp32, eval."""
+    import tempfile
+
+    from native_ref import build_model, import_checkout
+
+    with tempfile.TemporaryDirectory() as folder:
+        model.save_pretrained(folder)
+        ref, _ = build_model(import_checkout(path)[0], model.config, folder)
+    return ref.to(device=model.device, dtype=torch.float32).eval()
 
 
 def chat_run_names(dtype: torch.dtype) -> tuple[str, str]:
@@ -133,18 +168,25 @@ def chat_run_names(dtype: torch.dtype) -> tuple[str, str]:
     )
 
 
-def measure(model, input_ids, new_tokens, repeats, device, no_cache=True, chat_model=None) -> list[dict]:
+def measure(
+    model, input_ids, new_tokens, repeats, device, no_cache=True, chat_model=None, ref_model=None
+) -> list[dict]:
     """Each run: best tokens/s over ``repeats`` interleaved rounds, its native counterpart, greedy-output check.
-    ``chat_model`` (the model in minimind_hf.chat's default dtype) adds the two chat runs when it is not fp32."""
+    ``chat_model`` (the model in minimind_hf.chat's default dtype) adds the two chat runs when it is not fp32;
+    ``ref_model`` (MiniMind's own, `load_native_ref`) adds its generate, greedy and sampling."""
     sampling = {"temperature": 0.85, "top_p": 0.85, "top_k": 50}
-    greedy = {"eos_token_id": None, "do_sample": False}
+    mask = {"attention_mask": torch.ones_like(input_ids)}
+    greedy = {"eos_token_id": None, "do_sample": False, **mask}
     runs = {  # name -> (function, keyword arguments, native counterpart, model); called as fn(model, input_ids, n, **kw)
         GREEDY: (hf_generate, {}, NATIVE, model),
         GREEDY_INFERENCE: (hf_generate, {"inference_mode": True}, NATIVE, model),
         NATIVE: (native_generate, greedy, None, model),
         SAMPLING_INFERENCE: (hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, NATIVE_SAMPLING, model),
-        NATIVE_SAMPLING: (native_generate, {"eos_token_id": None, **sampling}, None, model),
+        NATIVE_SAMPLING: (native_generate, {"eos_token_id": None, **mask, **sampling}, None, model),
     }  # fmt: skip
+    if ref_model is not None:
+        runs[NATIVE_REF] = (ref_generate, {"do_sample": False}, NATIVE, ref_model)
+        runs[NATIVE_REF_SAMPLING] = (ref_generate, sampling, NATIVE_SAMPLING, ref_model)
     if chat_model is not None and chat_model.dtype != torch.float32:
         chat_greedy, chat_sampling = chat_run_names(chat_model.dtype)
         runs[chat_greedy] = (hf_generate, {"inference_mode": True}, NATIVE, chat_model)
@@ -156,9 +198,8 @@ def measure(model, input_ids, new_tokens, repeats, device, no_cache=True, chat_m
             hf_generate, {"use_cache": False}, "native loop, fp32, no cache", model,
         )  # fmt: skip
         runs["native loop, fp32, no cache"] = (native_generate, {**greedy, "use_cache": False}, None, model)
-    for warm in {id(m): m for *_, m in runs.values()}.values():
-        hf_generate(warm, input_ids, 8)
-    native_generate(model, input_ids, 8, **greedy)
+    for fn, kwargs, _, run_model in runs.values():
+        fn(run_model, input_ids, 8, **kwargs)
     outputs, best = {}, {}
     for _ in range(repeats):
         for name, (fn, kwargs, _, run_model) in runs.items():
@@ -181,6 +222,7 @@ def measure(model, input_ids, new_tokens, repeats, device, no_cache=True, chat_m
             "same_greedy_tokens": torch.equal(outputs[name], outputs[baseline])
             if baseline and "sampling" not in name and run_model.dtype == model.dtype
             else None,
+            "native_ref": run_model is ref_model,
         }
         for name, (_, _, baseline, run_model) in runs.items()
     ]
@@ -197,7 +239,11 @@ def prompts_batch(tokenizer, batch_size: int) -> torch.Tensor:
     return torch.tensor([r[-width:] for r in rows])
 
 
-def run_generate_bench(presets, new_tokens=128, batch_sizes=(1, 8), repeats=3, device=None, log=print):
+def run_generate_bench(
+    presets, new_tokens=128, batch_sizes=(1, 8), repeats=3, device=None, log=print, native_ref=None
+):
+    """Every run of `measure` for each preset and batch size; ``native_ref`` (a MiniMind checkout) adds MiniMind's own
+    generate on the presets of its architecture (not minimind2: MiniMind's current code is minimind-3)."""
     from transformers import AutoTokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -212,9 +258,10 @@ def run_generate_bench(presets, new_tokens=128, batch_sizes=(1, 8), repeats=3, d
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         chat_model = copy.deepcopy(model).to(chat_dtype(device))  # what minimind_hf.chat loads the weights in
+        ref_model = load_native_ref(native_ref, model) if native_ref and not preset.startswith("minimind2") else None
         for batch_size in batch_sizes:
             input_ids = prompts_batch(tokenizer, batch_size).to(device)
-            runs = measure(model, input_ids, new_tokens, repeats, device, batch_size == 1, chat_model)
+            runs = measure(model, input_ids, new_tokens, repeats, device, batch_size == 1, chat_model, ref_model)
             for run in runs:
                 results.append({"preset": preset, "batch_size": batch_size, "prompt_tokens": input_ids.shape[1],
                                 "new_tokens": new_tokens, "device": device, **run})  # fmt: skip
@@ -250,6 +297,9 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--native-ref", default=None, metavar="PATH", help="a MiniMind checkout: add MiniMind's own generate"
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     results = run_generate_bench(
@@ -257,6 +307,7 @@ def main() -> None:
         args.new_tokens,
         [int(b) for b in args.batch_sizes.split(",")],
         args.repeats,
+        native_ref=args.native_ref,
     )
     print(format_generate_table(results))
 

@@ -62,3 +62,27 @@ def test_bench_native_loop_trains_as_minimind_own_code(tmp_path, bench_modules):
     ours_losses = [float(x) for x in ours.losses]
     assert ours_losses == pytest.approx(theirs.losses, rel=1e-3), (ours_losses, theirs.losses)
     assert theirs.losses[-1] < theirs.losses[0]  # it trained
+
+
+@pytest.mark.skipif(not CHECKOUT, reason="set MINIMIND_NATIVE_REF to a MiniMind checkout (bench/README.md)")
+def test_bench_native_generate_decodes_as_minimind_own_generate(bench_modules):
+    """The generation bench's baseline (bench_generate.native_generate, with the attention mask MiniMind's eval_llm.py
+    passes) and model.generate produce MiniMind's own generate's greedy tokens on the same weights."""
+    import bench_generate
+    from transformers import AutoTokenizer
+
+    from minimind_hf import MiniMindConfig, MiniMindForCausalLM
+
+    torch.manual_seed(0)
+    model = MiniMindForCausalLM(MiniMindConfig.from_preset("minimind-3", **TINY_FIELDS)).eval()
+    ref = bench_generate.load_native_ref(CHECKOUT, model)
+    tokenizer = AutoTokenizer.from_pretrained(REFERENCE_TOKENIZERS["minimind3"])
+    input_ids = bench_generate.prompts_batch(tokenizer, 2)
+    theirs = bench_generate.ref_generate(ref, input_ids, 24, do_sample=False)
+    native = bench_generate.native_generate(
+        model, input_ids, 24, eos_token_id=None, do_sample=False, attention_mask=torch.ones_like(input_ids)
+    )
+    ours = bench_generate.hf_generate(model, input_ids, 24)
+    assert theirs.shape == (2, input_ids.shape[1] + 24)
+    assert torch.equal(native, theirs) and torch.equal(ours, theirs)
+    assert len(set(theirs[0, input_ids.shape[1] :].tolist())) > 1  # not one token repeated: the weights decode
