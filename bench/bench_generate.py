@@ -222,7 +222,6 @@ def measure(
             "same_greedy_tokens": torch.equal(outputs[name], outputs[baseline])
             if baseline and "sampling" not in name and run_model.dtype == model.dtype
             else None,
-            "native_ref": run_model is ref_model,
         }
         for name, (_, _, baseline, run_model) in runs.items()
     ]

@@ -385,9 +385,13 @@ def native_ref_generation_checks(results) -> list:
     """With `--native-ref`: the native loop decodes MiniMind's own generate's greedy tokens, at its speed (noise), and
     model.generate in the same dtype (fp32) is at least as fast as MiniMind's own generate."""
     by = {(r["preset"], r["batch_size"], r["run"]): r for r in results}
+    ref_runs = (bench_generate.NATIVE_REF, bench_generate.NATIVE_REF_SAMPLING)
+    # model.generate's fp32 run of the same mode, keyed by the native counterpart MiniMind's own run shares with it
+    ours_of = {bench_generate.NATIVE: bench_generate.GREEDY_INFERENCE,
+               bench_generate.NATIVE_SAMPLING: bench_generate.SAMPLING_INFERENCE}  # fmt: skip
     checks = []
-    for preset in dict.fromkeys(r["preset"] for r in results if r.get("native_ref")):
-        refs = [r for r in results if r["preset"] == preset and r.get("native_ref")]
+    for preset in dict.fromkeys(r["preset"] for r in results if r["run"] in ref_runs):
+        refs = [r for r in results if r["preset"] == preset and r["run"] in ref_runs]
         same = [r["same_greedy_tokens"] for r in refs if r["same_greedy_tokens"] is not None]
         what = f"{preset}: the bench's native generate loop = MiniMind's own generate (`--native-ref`): greedy tokens"
         checks.append((what, all(same), "identical" if all(same) else "DIFFERENT"))
@@ -395,9 +399,8 @@ def native_ref_generation_checks(results) -> list:
         what = f"{preset}: the same, tokens/s (native ÷ native_ref, batch 1 and 8, greedy and sampling; ~15% noise)"
         checks.append((what, all(abs(x - 1) <= 0.15 for x in ratios), f"{min(ratios):.2f}–{max(ratios):.2f}×"))
         for r in refs:
-            mode = "sampling" if "sampling" in r["run"] else "greedy"
-            ours = by[(preset, r["batch_size"], bench_generate.SAMPLING_INFERENCE if mode == "sampling" else
-                       bench_generate.GREEDY_INFERENCE)]["tok_s"] / r["tok_s"]  # fmt: skip
+            ours = by[(preset, r["batch_size"], ours_of[r["baseline"]])]["tok_s"] / r["tok_s"]
+            mode = "sampling" if r["baseline"] == bench_generate.NATIVE_SAMPLING else "greedy"
             what = f"{preset}: model.generate in fp32 ≥ 1.0× MiniMind's own generate (batch {r['batch_size']}, {mode})"
             checks.append((what, ours >= 1.0, f"{ours:.2f}×"))
     return checks
