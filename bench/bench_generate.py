@@ -15,8 +15,11 @@ the same model; the minimind_hf.chat runs decode as the chat CLI does, in `minim
 the device computes it natively), which is what a user of either tool gets.
 
 Both sides generate exactly ``--new-tokens`` tokens (eos ignored) from the same chat prompts, from random-init weights
-(the speed does not depend on them); greedy outputs in the same dtype are checked to be identical. Rates are new tokens
-per second of wall time, best of ``--repeats``, runs interleaved.
+(the speed does not depend on them); greedy outputs in the same dtype are checked to be identical. Every round runs
+every run once, in reverse order every other round, so a run and its counterpart share the host's state (at batch 1 a
+decode step reads every weight from memory, and other tenants' memory traffic moves the rate by ±10% between
+seconds). Rates are new tokens per second of wall time, median of ``--repeats`` rounds; a speedup is the median over
+the rounds of the two runs' time ratio in that round (`speedup`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -171,7 +175,8 @@ def chat_run_names(dtype: torch.dtype) -> tuple[str, str]:
 def measure(
     model, input_ids, new_tokens, repeats, device, no_cache=True, chat_model=None, ref_model=None
 ) -> list[dict]:
-    """Each run: best tokens/s over ``repeats`` interleaved rounds, its native counterpart, greedy-output check.
+    """Each run: median tokens/s over ``repeats`` interleaved rounds (their times kept for `speedup`), its native
+    counterpart, greedy-output check.
     ``chat_model`` (the model in minimind_hf.chat's default dtype) adds the two chat runs when it is not fp32;
     ``ref_model`` (MiniMind's own, `load_native_ref`) adds its generate, greedy and sampling."""
     sampling = {"temperature": 0.85, "top_p": 0.85, "top_k": 50}
@@ -200,16 +205,17 @@ def measure(
         runs["native loop, fp32, no cache"] = (native_generate, {**greedy, "use_cache": False}, None, model)
     for fn, kwargs, _, run_model in runs.values():
         fn(run_model, input_ids, 8, **kwargs)
-    outputs, best = {}, {}
-    for _ in range(repeats):
-        for name, (fn, kwargs, _, run_model) in runs.items():
+    outputs, times = {}, {name: [] for name in runs}
+    for round_index in range(repeats):
+        order = list(runs.items())
+        for name, (fn, kwargs, _, run_model) in order[:: -1 if round_index % 2 else 1]:
             if device == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
             out = fn(run_model, input_ids, new_tokens, **kwargs)
             if device == "cuda":
                 torch.cuda.synchronize()
-            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
+            times[name].append(time.perf_counter() - start)
             assert out.shape == (input_ids.shape[0], input_ids.shape[1] + new_tokens), (name, out.shape)
             outputs[name] = out
     return [
@@ -217,7 +223,8 @@ def measure(
             "run": name,
             "baseline": baseline,
             "dtype": str(run_model.dtype).removeprefix("torch."),
-            "tok_s": input_ids.shape[0] * new_tokens / best[name],
+            "tok_s": input_ids.shape[0] * new_tokens / statistics.median(times[name]),
+            "times": times[name],
             # greedy tokens are compared in the same dtype only: bf16 rounds every weight
             "same_greedy_tokens": torch.equal(outputs[name], outputs[baseline])
             if baseline and "sampling" not in name and run_model.dtype == model.dtype
@@ -225,6 +232,12 @@ def measure(
         }
         for name, (_, _, baseline, run_model) in runs.items()
     ]
+
+
+def speedup(run: dict, other: dict) -> float:
+    """How many times faster ``run`` is than ``other`` (two results of one `measure`): the median over the rounds of
+    other's time ÷ run's time in the same round."""
+    return statistics.median(theirs / ours for ours, theirs in zip(run["times"], other["times"], strict=True))
 
 
 def prompts_batch(tokenizer, batch_size: int) -> torch.Tensor:
@@ -277,7 +290,7 @@ def format_generate_table(results) -> str:
     by = {(r["preset"], r["batch_size"], r["run"]): r for r in results}
     for r in results:
         base = by.get((r["preset"], r["batch_size"], r["baseline"])) if r["baseline"] else r
-        ratio = f"{r['tok_s'] / base['tok_s']:.2f}×" if base else "–"
+        ratio = f"{speedup(r, base):.2f}×" if base else "–"
         same = {True: "yes", False: "NO", None: "–"}[r["same_greedy_tokens"]]
         lines.append(f"| {r['preset']} | {r['batch_size']} | {r['run']} | {r['tok_s']:,.0f} | {ratio} | {same} |")
     first = results[0]
