@@ -11,8 +11,9 @@ our `MiniMindForCausalLM`, so both sides share the forward pass; the only change
 `--native-ref PATH` adds MiniMind's own ``generate`` and model from a checkout (minimind-3 architecture), on the same
 weights: its greedy tokens must equal the native loop's, and its speed shows the re-implementation is faithful.
 The native loop decodes in fp32, as MiniMind does on CPU. The fp32 runs of ours compare the decoding machinery around
-the same model; the minimind_hf.chat runs decode as the chat CLI does, in `minimind_hf.chat.chat_dtype` (bf16 where
-the device computes it natively), which is what a user of either tool gets.
+the same model; the minimind_hf.chat runs decode as the chat CLI does, in the dtype `minimind_hf.chat.decoding_model`
+picks (bf16 on a GPU that has it; on a CPU with native bf16, whichever of bf16 and fp32 decodes faster there), which
+is what a user of either tool gets.
 
 Both sides generate exactly ``--new-tokens`` tokens (eos ignored) from the same chat prompts, from random-init weights
 (the speed does not depend on them); greedy outputs in the same dtype are checked to be identical. Every round runs
@@ -41,7 +42,7 @@ sys.path.insert(0, str(HERE))
 from reference_dir import REFERENCE  # noqa: E402
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM  # noqa: E402
-from minimind_hf.chat import chat_dtype  # noqa: E402
+from minimind_hf.chat import chat_dtype, decoding_model  # noqa: E402
 
 PROMPTS = (
     "请用三句话介绍一下长江。",
@@ -128,7 +129,8 @@ def hf_generate(model, input_ids, new_tokens, use_cache=True, do_sample=False, i
 
 
 # minimind_hf.chat (the chat CLI, the recipe's sample answers) runs model.generate under torch.inference_mode, as
-# MiniMind's generate does, on weights in `chat_dtype` (bf16 where the device has it natively, as on this AMX CPU).
+# MiniMind's generate does, on weights in the dtype `decoding_model` picks (on a CPU with native bf16: bf16 or fp32,
+# whichever decodes faster there, so these runs may be fp32 too).
 # The fp32 runs decode in native's dtype: the same forward on both sides, so they compare the decoding machinery alone.
 GREEDY, GREEDY_INFERENCE, SAMPLING_INFERENCE, NATIVE, NATIVE_SAMPLING = (
     "ours: model.generate (its own no_grad), fp32, cache",
@@ -177,7 +179,7 @@ def measure(
 ) -> list[dict]:
     """Each run: median tokens/s over ``repeats`` interleaved rounds (their times kept for `speedup`), its native
     counterpart, greedy-output check.
-    ``chat_model`` (the model in minimind_hf.chat's default dtype) adds the two chat runs when it is not fp32;
+    ``chat_model`` (the model as minimind_hf.chat decodes with it, `decoding_model`) adds the two chat runs;
     ``ref_model`` (MiniMind's own, `load_native_ref`) adds its generate, greedy and sampling."""
     sampling = {"temperature": 0.85, "top_p": 0.85, "top_k": 50}
     mask = {"attention_mask": torch.ones_like(input_ids)}
@@ -192,7 +194,7 @@ def measure(
     if ref_model is not None:
         runs[NATIVE_REF] = (ref_generate, {"do_sample": False}, NATIVE, ref_model)
         runs[NATIVE_REF_SAMPLING] = (ref_generate, sampling, NATIVE_SAMPLING, ref_model)
-    if chat_model is not None and chat_model.dtype != torch.float32:
+    if chat_model is not None:
         chat_greedy, chat_sampling = chat_run_names(chat_model.dtype)
         runs[chat_greedy] = (hf_generate, {"inference_mode": True}, NATIVE, chat_model)
         runs[chat_sampling] = (
@@ -269,7 +271,7 @@ def run_generate_bench(
         model.to(device=device, dtype=torch.float32).eval()
         model.generation_config.pad_token_id = tokenizer.pad_token_id
         model.generation_config.eos_token_id = tokenizer.eos_token_id
-        chat_model = copy.deepcopy(model).to(chat_dtype(device))  # what minimind_hf.chat loads the weights in
+        chat_model = decoding_model(copy.deepcopy(model).to(chat_dtype(device)), device)  # what chat decodes with
         ref_model = load_native_ref(native_ref, model) if native_ref and not preset.startswith("minimind2") else None
         for batch_size in batch_sizes:
             input_ids = prompts_batch(tokenizer, batch_size).to(device)

@@ -8,9 +8,12 @@ A folder holding a LoRA adapter (adapter_config.json) is loaded with its base mo
 """
 
 import argparse
+import copy
 import json
 import signal
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -23,19 +26,49 @@ from .integrity import first_non_finite
 from .locations import check_pretrained
 from .model_folder import check_model_folder
 
+# On a CPU, bf16 must decode at least this much faster than fp32 to be kept (fp32 is exact and MiniMind's CPU dtype).
+BF16_MIN_SPEEDUP = 1.1
+
 
 def chat_dtype(device: str, dtype: str = "auto") -> torch.dtype:
-    """The dtype to decode in. "auto": bf16 where the device computes it natively (Ampere+ GPUs, CPUs with AMX /
-    AVX512-BF16: the rule training's `bf16` default uses), else fp32. Decoding a token reads every weight once, so half
-    the bytes per weight decodes faster: see docs/benchmarks.md for the figures."""
+    """The dtype to load the weights in. "auto": bf16 on GPUs that compute it natively (Ampere+), else fp32; on a CPU
+    that computes bf16 natively (AMX / AVX512-BF16) `load_model_for_chat` then times both (`faster_decode`)."""
     if dtype != "auto":
         return getattr(torch, dtype)
-    return torch.bfloat16 if bf16_supported(use_cpu=not device.startswith("cuda")) else torch.float32
+    on_gpu = device.startswith("cuda")
+    return torch.bfloat16 if on_gpu and bf16_supported() else torch.float32
+
+
+@torch.inference_mode()
+def decode_step_seconds(models: list, steps: int = 5) -> list[float]:
+    """Median seconds of one chat decode step (batch 1, one new token after a 32-token prompt, with the cache) for
+    each model, the models' steps interleaved so that the host's drift hits them alike."""
+    prompt = torch.zeros((1, 32), dtype=torch.long, device=models[0].device)
+    caches = [model(prompt, use_cache=True).past_key_values for model in models]  # also the warm-up
+    times = [[] for _ in models]
+    for _ in range(steps):
+        for i, model in enumerate(models):
+            start = time.perf_counter()
+            caches[i] = model(prompt[:, :1], past_key_values=caches[i], use_cache=True).past_key_values
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def faster_decode(model):
+    """``model`` (fp32, on a CPU that computes bf16 natively) or its bf16 copy, whichever decodes faster here, and
+    bf16's measured speed over fp32. bf16 halves the bytes a decode step reads, but at batch 1 the CPU's bf16 matmul can
+    cost more than that saves (oneDNN's AMX kernel packs the weight again on every call): measured with
+    bench/bench_generate.py, bf16 decodes 0.85× fp32 on an Intel Xeon with AMX and 1.5× on an AMD EPYC with
+    AVX512-BF16. So it is timed, not assumed; bf16 is kept only when `BF16_MIN_SPEEDUP` times faster."""
+    candidate = copy.deepcopy(model).to(torch.bfloat16)
+    fp32_seconds, bf16_seconds = decode_step_seconds([model, candidate])
+    speedup = fp32_seconds / bf16_seconds
+    return (candidate if speedup >= BF16_MIN_SPEEDUP else model), speedup
 
 
 def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto"):
     """(model, tokenizer) from a full-model folder or hub id, or from a LoRA adapter folder (base + adapter), in
-    `chat_dtype(device, dtype)`."""
+    `chat_dtype(device, dtype)`, then `decoding_model`."""
     import minimind_hf  # noqa: F401  (registers MiniMind with the Auto classes)
 
     check_pretrained(path)
@@ -54,8 +87,19 @@ def load_model_for_chat(path: str, device: str | None = None, dtype: str = "auto
             f"{path}: weight {broken} holds NaN/inf values: the weights file is corrupt, or was saved from a run "
             "that diverged"
         )
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    return model.to(device).eval(), tokenizer
+    return decoding_model(model.to(device).eval(), device, dtype), AutoTokenizer.from_pretrained(path)
+
+
+def decoding_model(model, device: str, dtype: str = "auto"):
+    """``model``, loaded in `chat_dtype(device, dtype)` and on ``device``, as chat decodes with it: on a CPU with
+    native bf16 and "auto", the faster of it and its bf16 copy (`faster_decode`; the choice is printed to stderr)."""
+    if dtype != "auto" or device != "cpu" or not bf16_supported(use_cpu=True):
+        return model
+    model, speedup = faster_decode(model)
+    kept, other = ("bfloat16", "float32") if model.dtype == torch.bfloat16 else ("float32", "bfloat16")
+    print(f"(decoding in {kept}: bfloat16 runs {speedup:.2f}× float32 on this CPU; --dtype {other} to change)",
+          file=sys.stderr)  # fmt: skip
+    return model
 
 
 def read_prompts(path: str) -> list[dict]:
@@ -174,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         "--dtype",
         default="auto",
         choices=["auto", "float32", "bfloat16", "float16"],
-        help="Weights' dtype (default: bf16 where the device has it natively, see chat_dtype)",
+        help="Weights' dtype (default: bf16 on GPUs that have it natively; on a CPU with native bf16, whichever of "
+        "bf16 and fp32 decodes faster there, timed at load)",
     )
     args = parser.parse_args(argv)
 

@@ -96,15 +96,50 @@ def test_sampling_flags_reach_generate(model_dir, generate_calls, capsys):
     assert ask("--max_new_tokens", "2") == (True, 0.85, 0.85, None, 1.0, 2)  # MiniMind's eval_llm.py sampling
 
 
-def test_chat_decodes_in_bf16_where_the_cpu_has_it(model_dir, generate_calls):
+def test_chat_decodes_in_the_faster_dtype_on_a_cpu_with_native_bf16(model_dir, generate_calls, capsys):
+    """On a CPU, "auto" loads fp32 and, where the CPU has native bf16 (this project's has), keeps bf16 only if it
+    decodes faster there; the choice is printed. An explicit --dtype is used as given, untimed."""
     from minimind_hf.hardware import bf16_supported
 
-    native_bf16 = bf16_supported(use_cpu=True)  # AMX / AVX512-BF16: this project's CPU has it
-    assert chat.chat_dtype("cpu") == (torch.bfloat16 if native_bf16 else torch.float32)
+    assert chat.chat_dtype("cpu") == torch.float32
     assert chat.chat_dtype("cpu", "float16") == torch.float16
-    for flags, dtype in (([], chat.chat_dtype("cpu")), (["--dtype", "float32"], torch.float32)):
-        chat.main([str(model_dir), "--prompt", "hi", "--greedy", "--max_new_tokens", "2", "--device", "cpu", *flags])
-        assert generate_calls[-1]["dtype"] == dtype
+    chat.main([str(model_dir), "--prompt", "hi", "--greedy", "--max_new_tokens", "2", "--device", "cpu"])
+    err = capsys.readouterr().err
+    if bf16_supported(use_cpu=True):
+        kept = "bfloat16" if generate_calls[-1]["dtype"] == torch.bfloat16 else "float32"
+        assert f"(decoding in {kept}: bfloat16 runs " in err and "× float32 on this CPU; --dtype " in err
+    else:
+        assert generate_calls[-1]["dtype"] == torch.float32 and "decoding in" not in err
+    for dtype in ("float32", "bfloat16"):
+        chat.main([str(model_dir), "--prompt", "hi", "--greedy", "--max_new_tokens", "2", "--device", "cpu",
+                   "--dtype", dtype])  # fmt: skip
+        assert generate_calls[-1]["dtype"] == getattr(torch, dtype)
+        assert "decoding in" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("fp32_seconds", "bf16_seconds", "kept"), [(1.0, 0.5, torch.bfloat16), (1.0, 0.95, torch.float32),
+                                                                     (1.0, 1.3, torch.float32)])  # fmt: skip
+def test_faster_decode_keeps_bf16_only_when_it_decodes_faster(loaded, monkeypatch, fp32_seconds, bf16_seconds, kept):
+    """The choice follows the timing (fixed here; the real timing runs in the test above), with fp32 kept unless bf16
+    is `BF16_MIN_SPEEDUP` faster; the fp32 model is returned untouched, never a bf16 round trip of it."""
+    model, _ = chat.load_model_for_chat(loaded[0].name_or_path, device="cpu", dtype="float32")
+    seen = []
+
+    def timed(models, steps=5):
+        seen.append([m.dtype for m in models])
+        return [fp32_seconds, bf16_seconds]
+
+    monkeypatch.setattr(chat, "decode_step_seconds", timed)
+    chosen, speedup = chat.faster_decode(model)
+    assert seen == [[torch.float32, torch.bfloat16]]
+    assert chosen.dtype == kept and speedup == pytest.approx(fp32_seconds / bf16_seconds)
+    assert model.dtype == torch.float32 and (chosen is model) == (kept == torch.float32)
+
+
+def test_decode_step_seconds_times_each_model(loaded):
+    model, _ = loaded
+    seconds = chat.decode_step_seconds([model, model])
+    assert len(seconds) == 2 and all(0 < s < 60 for s in seconds)
 
 
 def test_python_m_chat_streams_a_one_shot_answer(model_dir, loaded):
