@@ -1,4 +1,4 @@
-"""Training bench reporting: the device's bf16 peak (for MFU), the markdown tables and the issue's target checks."""
+"""Training bench reporting: the device's matmul peak (for MFU), the markdown tables and the issue's target checks."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ GPU_PEAK_TFLOPS = (
 
 
 def device_peak_tflops(override: float | None) -> tuple[float | None, str]:
-    """bf16 peak of this device: ``--peak-tflops``, else the GPU table, else a measured CPU bf16 matmul."""
+    """Matmul peak of this device: ``--peak-tflops``, else the GPU table's bf16 peak, else a measured CPU matmul in the
+    dtype the recommended config trains in there (bf16 where the CPU computes it natively, else fp32: emulated bf16
+    runs far below the fp32 every run uses then)."""
     import torch
+
+    from minimind_hf.hardware import bf16_supported
 
     if override:
         return override, "--peak-tflops"
@@ -26,9 +30,10 @@ def device_peak_tflops(override: float | None) -> tuple[float | None, str]:
             if key in name:
                 return peak, f"{name} bf16 dense peak (table)"
         return None, f"{name}: unknown peak, pass --peak-tflops"
-    a = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    dtype = torch.bfloat16 if bf16_supported(use_cpu=True) else torch.float32
+    a = torch.randn(2048, 2048, dtype=dtype)
     best = min(_timed(lambda: a @ a) for _ in range(5))
-    return 2 * 2048**3 / best / 1e12, "measured CPU bf16 matmul 2048³ (best of 5)"
+    return 2 * 2048**3 / best / 1e12, f"measured CPU {str(dtype).removeprefix('torch.')} matmul 2048³ (best of 5)"
 
 
 def _timed(fn) -> float:
