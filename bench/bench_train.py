@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from reference_dir import REFERENCE  # noqa: E402
 
+from minimind_hf.hardware import bf16_supported  # noqa: E402
+
 DEFAULT_CONFIG = ROOT / "configs" / "sft_tiny_cpu.yaml"
 TOKENIZER_OF = {"minimind2": "minimind2-tokenizer", "minimind-3": "minimind3-tokenizer"}
 RESULT_TAG = "BENCH_RESULT "
@@ -265,7 +267,14 @@ def finalize(args) -> None:
         elif not preset.startswith("minimind2") and args.big_variants:
             names = args.big_variants.split(",")
         elif args.sweep:
-            names += [v for v in CPU_SWEEP.split(",") if v not in names]
+            sweep = [v for v in CPU_SWEEP.split(",") if v not in names]
+            if not cuda and not bf16_supported(
+                use_cpu=True
+            ):  # emulated bf16 runs ~50× slower than fp32: not a setting
+                emulated = [v for v in sweep if VARIANTS[v]["args"]["bf16"]]
+                print(f"  sweep: skipping {', '.join(emulated)}: this CPU has no native bf16 (AMX / AVX512-BF16)")
+                sweep = [v for v in sweep if v not in emulated]
+            names += sweep
         # MiniMind's current code is minimind-3; its 2.x architecture (no q/k norm) needs an older checkout
         if args.native_ref and "native_ref" not in names and not preset.startswith("minimind2"):
             names.insert(names.index("native") + 1 if "native" in names else 0, "native_ref")

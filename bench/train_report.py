@@ -162,7 +162,8 @@ def moe_checks(results: list[dict], preset: str = "minimind-3-moe") -> list[tupl
     """The MoE targets: ours ≥ 2.0× MiniMind's loop (with its dispatch), held-out loss within 1%, aux loss within 1%.
 
     The aux loss is compared like for like: MiniMind's loop pads every row to max_length and sends no mask, so its
-    router statistics (and the balance they train) include the padding. `ours_bf16_fixed` pads the same way and must
+    router statistics (and the balance they train) include the padding. The fixed-padding run of ours
+    (`ours_fp32_fixed` on CPU, native's dtype there; `ours_bf16_fixed` if that is the one run) pads the same way and must
     match it within 1%; packed `ours` routes real tokens only, so its held-out aux loss (measured on real tokens for
     every run) must be no worse than native's + 1% (lower is a more even router)."""
     by = {r["variant"]: r for r in results if r["preset"] == preset and "error" not in r}
@@ -176,13 +177,14 @@ def moe_checks(results: list[dict], preset: str = "minimind-3-moe") -> list[tupl
     def delta(run, key):
         return by[run][key] / by[base_name][key] - 1 if key in by[run] and key in by[base_name] else None
 
-    for run in ("ours_bf16_fixed", "ours"):
+    fixed = next((run for run in ("ours_fp32_fixed", "ours_bf16_fixed", "ours_bf16_fixed_gpu") if run in by), None)
+    for run in (fixed, "ours"):
         if run in by and (d := delta(run, "heldout_loss")) is not None:
             checks.append(
                 (f"{preset}: `{run}` held-out loss within 1% of `{base_name}`", abs(d) <= 0.01, f"{d * 100:+.2f}%")
             )
-    if "ours_bf16_fixed" in by and (d := delta("ours_bf16_fixed", "heldout_aux_loss")) is not None:
-        what = f"{preset}: `ours_bf16_fixed` (MiniMind's padding) held-out aux loss within 1% of `{base_name}`"
+    if fixed and (d := delta(fixed, "heldout_aux_loss")) is not None:
+        what = f"{preset}: `{fixed}` (MiniMind's padding) held-out aux loss within 1% of `{base_name}`"
         checks.append((what, abs(d) <= 0.01, f"{d * 100:+.2f}%"))
     if (d := delta("ours", "heldout_aux_loss")) is not None:
         what = f"{preset}: `ours` (packed, no padding routed) held-out aux loss ≤ `{base_name}`'s + 1%"
