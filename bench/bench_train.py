@@ -209,7 +209,11 @@ def padding_at_scale(preset: str, batch_size: int, max_length: int, n: int = 400
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--presets", default="minimind2-small", help="comma-separated MiniMind presets")
     parser.add_argument("--variants", default=None, help=f"comma-separated; known: {', '.join(VARIANTS)}")
-    parser.add_argument("--sweep", action="store_true", help=f"add the CPU sweep: {CPU_SWEEP}")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help=f"add the CPU sweep (its bf16 runs only on a CPU with native bf16): {CPU_SWEEP}",
+    )
     parser.add_argument("--steps", type=int, default=20, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
     parser.add_argument("--big-steps", type=int, default=None, help="timed steps for minimind-3 (default: --steps)")
