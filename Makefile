@@ -1,7 +1,8 @@
 # minimind-hf: `make sft` runs the main job, `make pretrain` builds a base model from scratch, `make test` runs the test
 # suite. All install into .venv first. ARGS reach the recipe (`make pretrain ARGS="--output_dir /tmp/run"`),
 # PYTEST_ARGS reach pytest (`make test PYTEST_ARGS="-k convert"`), BENCH_ARGS bench/run.py
-# (`make bench BENCH_ARGS="--native-ref ../minimind --sweep"`).
+# (`make bench BENCH_ARGS="--native-ref ../minimind --sweep"`), BENCH_OUT names its report (docs/benchmarks.md; a CPU
+# without native bf16 writes docs/benchmarks-cpu-fp32.md).
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
@@ -10,6 +11,7 @@ STAMP := $(VENV)/.installed-minimind-hf
 ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_OUT ?= docs/benchmarks.md
 ACCELERATE_CPU := $(VENV)/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 
 # Caches stay inside the repository so runs never depend on (or pollute) the user's home.
@@ -67,7 +69,7 @@ test-interop: $(STAMP) interop-venvs
 		$(PY) -m pytest -q -m interop tests/interop $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) bench/run.py --out docs/benchmarks.md $(BENCH_ARGS)
+	$(PY) bench/run.py --out $(BENCH_OUT) $(BENCH_ARGS)
 
 style: $(STAMP)
 	$(VENV)/bin/ruff format minimind_hf recipes tests bench

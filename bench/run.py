@@ -235,7 +235,8 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
         f"- {versions()}",
         "",
     ]
-    checks = train_report.target_checks(train_results) + train_report.moe_checks(train_results)
+    checks = train_report.target_checks(train_results) + train_report.fp32_ceiling_check(train_results, peak)
+    checks += train_report.moe_checks(train_results)
     checks += train_report.native_ref_checks(train_results)
     gen_checks = generation_checks(gen_results)
     if checks or gen_checks:

@@ -140,6 +140,25 @@ def target_checks(results: list[dict], preset: str = "minimind2-small") -> list[
     return checks
 
 
+def fp32_ceiling_check(results: list[dict], peak: tuple[float | None, str], preset: str = "minimind2-small") -> list:
+    """On a CPU without native bf16 every run trains in fp32 and ``peak`` is the fp32 matmul's: no run can go faster than
+    that peak ÷ native's model TFLOP/s (100% MFU on real tokens alone). The 3.0× target assumes bf16; this row states
+    how much of it such a CPU allows, as measured here."""
+    import torch
+
+    from minimind_hf.hardware import bf16_supported
+
+    base = next((r for r in results if r["preset"] == preset and r["variant"] == "native" and "error" not in r), None)
+    if torch.cuda.is_available() or bf16_supported(use_cpu=True) or not peak[0] or base is None:
+        return []
+    native_tflops = 6 * base.get("active_params", base["params"]) * base["real_tok_s"] / 1e12
+    what = (
+        "this CPU has no native bf16, so every run trains in fp32: the most any run can reach here, the fp32 matmul "
+        "peak ÷ native's model TFLOP/s (the 3.0× target assumes bf16)"
+    )
+    return [(what, None, f"{peak[0] / native_tflops:.2f}×")]
+
+
 def native_ref_checks(results: list[dict]) -> list[tuple[str, bool | None, str]]:
     """Per preset with a `native_ref` run: does bench/native_loop.py agree with MiniMind's own code?"""
     checks = []
