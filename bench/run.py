@@ -149,8 +149,8 @@ def main() -> None:
         big_variants="native,ours",
         # the MoE loss targets compare against native_step0: native keeps MiniMind's get_lr step offset;
         # ours_fp32_fixed pads and computes as MiniMind's CPU loop does, so its router statistics see the same tokens
-        # (the aux-loss check)
-        moe_variants="native,native_step0,ours_fp32_fixed,ours",
+        # (the aux-loss check); native_step0_order43 measures how far another batch order alone moves that loss
+        moe_variants="native,native_step0,native_step0_order43,ours_fp32_fixed,ours",
         parity_repeats=2,
     )
     parser.add_argument("--long-max-length", type=int, default=1024, help="the longer-samples row's max_length")

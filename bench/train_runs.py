@@ -57,12 +57,13 @@ def run_native(spec: dict) -> dict:
         train_native(
             model, dataset, batch_size=spec["batch_size"], learning_rate=spec["learning_rate"],
             max_steps=spec["total_steps"], device="cuda" if cuda else "cpu", dtype="bfloat16",
-            num_workers=spec["num_workers"], seed=spec["seed"], on_step=on_step,
+            num_workers=spec["num_workers"], on_step=on_step,
             model_kwargs={"skip_logits": False},  # MiniMind's model projects every position through its LM head
-            **VARIANTS[spec["variant"]].get("args", {}),
+            **{"seed": spec["seed"], **VARIANTS[spec["variant"]].get("args", {})},
         )  # fmt: skip
     optim = "torch.optim.AdamW (" + ("foreach" if cuda else "for-loop: torch's default on CPU") + ")"
-    settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": "randperm(42)", "optim": optim,
+    seed = VARIANTS[spec["variant"]].get("args", {}).get("seed", spec["seed"])
+    settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": f"randperm({seed})", "optim": optim,
                 "lm_head": "every position"}  # fmt: skip
     if model.config.use_moe:
         settings["moe_dispatch"] = "MiniMind's (bench_moe.dispatch_minimind)"

@@ -20,6 +20,11 @@ VARIANTS = {
         "label": "MiniMind native loop, cosine from step 0 as Trainer's (its only change)",
         "args": {"first_lr_step": 0},
     },
+    "native_step0_order43": {
+        "side": "native",
+        "label": "`native_step0` on another batch order and augmentation draw (seed 43): how far batches alone move the losses",
+        "args": {"first_lr_step": 0, "seed": 43},
+    },
     "native_ref": {
         "side": "native_ref",
         "label": "MiniMind's own code from `--native-ref` (train_full_sft.train_epoch, SFTDataset, model_minimind)",
