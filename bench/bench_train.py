@@ -49,14 +49,7 @@ DEFAULT_CONFIG = ROOT / "configs" / "sft_tiny_cpu.yaml"
 TOKENIZER_OF = {"minimind2": "minimind2-tokenizer", "minimind-3": "minimind3-tokenizer"}
 RESULT_TAG = "BENCH_RESULT "
 
-from train_report import (  # noqa: E402
-    device_peak_tflops,
-    format_train_tables,
-    fp32_ceiling_check,
-    moe_checks,
-    native_ref_checks,
-    target_checks,
-)
+from train_report import all_checks, device_peak_tflops, format_train_tables  # noqa: E402
 from train_variants import CPU_DEFAULT, CPU_SWEEP, GPU_DEFAULT, PARITY_VARIANTS, VARIANTS  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------- orchestration
@@ -312,8 +305,7 @@ def main() -> None:
     print()
     peak = device_peak_tflops(args.peak_tflops)
     print(format_train_tables(results, peak))
-    checks = target_checks(results) + fp32_ceiling_check(results, peak) + moe_checks(results)
-    for what, met, figure in checks + native_ref_checks(results):
+    for what, met, figure in all_checks(results, peak):
         print(f"- {'–' if met is None else 'met' if met else 'NOT met'}: {what}: {figure}")
 
 

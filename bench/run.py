@@ -235,9 +235,7 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
         f"- {versions()}",
         "",
     ]
-    checks = train_report.target_checks(train_results) + train_report.fp32_ceiling_check(train_results, peak)
-    checks += train_report.moe_checks(train_results)
-    checks += train_report.native_ref_checks(train_results)
+    checks = train_report.all_checks(train_results, peak)
     gen_checks = generation_checks(gen_results)
     if checks or gen_checks:
         lines += ["## Targets (minimind2-small, batch 16, max_length 340; ratios to the native loop in this run)", ""]

@@ -50,6 +50,7 @@ def run_native(spec: dict) -> dict:
         meter.count(input_ids, None, labels)
         meter.step_end(loss)
 
+    loop_args = {"seed": spec["seed"], **VARIANTS[spec["variant"]].get("args", {})}  # a variant may set its own seed
     # MoE: MiniMind's own expert dispatch (bench_moe's re-implementation), as its loop runs it
     dispatch = bench_moe.using(bench_moe.dispatch_minimind) if model.config.use_moe else nullcontext()
     meter.begin()
@@ -59,12 +60,11 @@ def run_native(spec: dict) -> dict:
             max_steps=spec["total_steps"], device="cuda" if cuda else "cpu", dtype="bfloat16",
             num_workers=spec["num_workers"], on_step=on_step,
             model_kwargs={"skip_logits": False},  # MiniMind's model projects every position through its LM head
-            **{"seed": spec["seed"], **VARIANTS[spec["variant"]].get("args", {})},
+            **loop_args,
         )  # fmt: skip
     optim = "torch.optim.AdamW (" + ("foreach" if cuda else "for-loop: torch's default on CPU") + ")"
-    seed = VARIANTS[spec["variant"]].get("args", {}).get("seed", spec["seed"])
-    settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": f"randperm({seed})", "optim": optim,
-                "lm_head": "every position"}  # fmt: skip
+    settings = {"bf16": cuda, "packing": False, "padding": "max_length", "sampler": f"randperm({loop_args['seed']})",
+                "optim": optim, "lm_head": "every position"}  # fmt: skip
     if model.config.use_moe:
         settings["moe_dispatch"] = "MiniMind's (bench_moe.dispatch_minimind)"
     return _result(spec, meter, model, tokenizer, settings)
