@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import bench_compile  # noqa: E402
 import bench_generate  # noqa: E402
 import bench_moe  # noqa: E402
 import bench_preprocess  # noqa: E402
@@ -135,7 +136,9 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--quick", action="store_true", help="a ~10 minute run: fewer steps, variants and repeats")
     parser.add_argument(
-        "--skip", default="", help="comma-separated sections to skip: preprocess,train,long,profile,generate,moe"
+        "--skip",
+        default="",
+        help="comma-separated sections to skip: preprocess,train,long,profile,compile,generate,moe",
     )
     parser.add_argument(
         "--preprocess-args", default=None, help="arguments for bench_preprocess.py (default depends on --quick)"
@@ -191,6 +194,11 @@ def main() -> None:
     if "profile" not in skip:
         print("profiling a training step ...", flush=True)
         sections["profile"] = run_profile(args)
+    if "compile" not in skip and args.sweep:
+        print("torch.compile: compile time against the steady-state gain ...", flush=True)
+        sections["compile"] = bench_compile.run(
+            args.preset_list[0], args.batch_size, args.max_length, rounds=6 if args.quick else 12, data=args.data
+        )
     gen_results = []
     if "generate" not in skip:
         print("generation ...", flush=True)
@@ -304,6 +312,17 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             sections["profile"],
             "",
         ]
+    if "compile" in sections:
+        lines += [
+            "## torch.compile: when it pays",
+            "",
+            "The recommended config eager and under `torch.compile` (Trainer's `torch_compile`), two copies of the same "
+            "weights on the same packed batches, one step of each per round in alternating order (bench/bench_compile.py). "
+            "The compile cost is the compiled copy's first steps minus the eager copy's.",
+            "",
+            sections["compile"],
+            "",
+        ]
     if long_results:
         lines += [
             f"## Longer samples (max_length {args.long_max_length})",
@@ -354,7 +373,8 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
         "- `make bench` rewrites this file (~35-40 min on 2 idle cores); `.venv/bin/python bench/run.py --out "
         "docs/benchmarks.md --quick` is a ~10 minute pass, `--sweep` adds the CPU speed-settings sweep, `--data "
         "path/to/sft_512.jsonl` uses real MiniMind data, `--repeats 2` reports the best of two runs each.",
-        "- One part at a time: `bench/bench_train.py`, `bench/profile_step.py`, `bench/bench_generate.py`, "
+        "- One part at a time: `bench/bench_train.py`, `bench/profile_step.py`, `bench/bench_compile.py`, "
+        "`bench/bench_generate.py`, "
         "`bench/bench_preprocess.py`, `bench/bench_moe.py` (each has `--help`); `--native-ref PATH` adds MiniMind's own "
         "training code from a checkout as the run `native_ref` (bench/README.md).",
         "- On a GPU the same command trains minimind2-small and minimind-3 under bf16 (`native` uses MiniMind's "
