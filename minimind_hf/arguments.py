@@ -267,6 +267,12 @@ class SFTConfig(TrainingArguments):
         if self.use_cpu:
             bounded_cpu_process_group(self.ddp_backend, self.ddp_timeout)
         super().__post_init__()
+        if self.torch_compile and os.environ.get("ACCELERATE_DYNAMO_USE_DYNAMIC") == "False":
+            # `accelerate launch` exports this unless given --dynamo_use_dynamic, and accelerate's compile then
+            # specializes every graph on its shapes: each new packed or padded length recompiles (~50 s on CPU) until
+            # torch's recompile limit (8) turns compilation off. Unset, torch.compile recompiles once with dynamic
+            # shapes and keeps that graph.
+            os.environ.pop("ACCELERATE_DYNAMO_USE_DYNAMIC")
         _check_trackers(self.report_to)
         if self.hub_token:
             # Trainer pickles these arguments into training_args.bin in output_dir and every checkpoint, and pushes

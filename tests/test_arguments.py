@@ -1,6 +1,7 @@
 """YAML + command line -> (ModelArguments, DataArguments, SFTConfig): defaults, overrides, errors, shipped configs."""
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -271,3 +272,27 @@ def test_bad_values_and_missing_required_fields_are_one_line_naming_the_option(t
         parse_args([str(config)])
     model_args, _, training_args = parse_args([str(config), "--model_name_or_path", "minimind-tiny"])
     assert model_args.model_name_or_path == "minimind-tiny" and training_args.learning_rate == 1e-5
+
+
+@pytest.mark.parametrize("launcher_value", ["False", None])
+def test_torch_compile_under_accelerate_launch_keeps_dynamic_shapes(tmp_path, monkeypatch, launcher_value):
+    """`accelerate launch` exports ACCELERATE_DYNAMO_USE_DYNAMIC=False, which would make Trainer's compile recompile
+    for every new packed length; with `torch_compile` the Trainer's accelerator leaves the choice to torch.compile."""
+    from transformers import Trainer
+
+    from minimind_hf import MiniMindConfig, MiniMindForCausalLM
+
+    if launcher_value is None:
+        monkeypatch.delenv("ACCELERATE_DYNAMO_USE_DYNAMIC", raising=False)
+    else:
+        monkeypatch.setenv("ACCELERATE_DYNAMO_USE_DYNAMIC", launcher_value)
+    _, _, args = parse_args([_yaml(tmp_path, output_dir=str(tmp_path / "out"), torch_compile=True)])
+    trainer = Trainer(model=MiniMindForCausalLM(MiniMindConfig.from_preset("minimind-tiny")), args=args)
+    plugin = trainer.accelerator.state.dynamo_plugin
+    assert plugin.backend.value.lower() == "inductor" and plugin.dynamic is None
+
+
+def test_without_torch_compile_the_launchers_dynamo_settings_stay(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_DYNAMO_USE_DYNAMIC", "False")
+    parse_args([_yaml(tmp_path)])
+    assert os.environ["ACCELERATE_DYNAMO_USE_DYNAMIC"] == "False"
