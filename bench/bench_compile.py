@@ -24,7 +24,6 @@ import tempfile
 import time
 from itertools import islice
 from pathlib import Path
-from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -112,19 +111,10 @@ def format_result(r: dict, spec: dict) -> str:
 
 def run(preset="minimind2-small", batch_size=16, max_length=340, compile_steps=3, rounds=12, data=None, seed=42):
     """Prepare the bench's data and weights, measure in this process, return the markdown."""
-    steps = compile_steps + rounds
-    args = SimpleNamespace(
-        preset_list=[preset], batch_size=batch_size, data=data, eval_n=0, seed=seed, synth_chars=500,
-        total_steps=lambda p: steps,
-    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-compile-") as workdir:
-        paths = bench_train.prepare(Path(workdir), args)
-        spec = {
-            "preset": preset, "variant": "ours", "device": "cpu", "init_dir": paths[f"init/{preset}"],
-            "train_path": paths[f"train/{preset}"], "workdir": workdir, "config": str(bench_train.DEFAULT_CONFIG),
-            "max_length": max_length, "batch_size": batch_size, "warmup": compile_steps, "total_steps": steps,
-            "learning_rate": 5e-4, "seed": seed, "num_workers": 0,
-        }  # fmt: skip
+        spec = bench_train.single_run_spec(
+            workdir, preset, "ours", batch_size, max_length, compile_steps, rounds, data, seed
+        )
         return format_result(measure(spec, compile_steps, rounds), spec)
 
 

@@ -35,6 +35,7 @@ import tempfile
 import time
 from itertools import islice
 from pathlib import Path
+from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -94,6 +95,47 @@ def prepare(workdir: Path, args) -> dict:
         AutoTokenizer.from_pretrained(tokenizer_dir(preset)).save_pretrained(init_dir)
         paths[f"init/{preset}"] = str(init_dir)
     return paths
+
+
+def single_run_spec(
+    workdir: str,
+    preset: str,
+    variant: str,
+    batch_size: int,
+    max_length: int,
+    warmup: int,
+    steps: int,
+    data=None,
+    seed: int = 42,
+) -> dict:
+    """One CPU run's spec, its data and initial weights prepared in ``workdir``: for the scripts that measure a single
+    recipe run in their own process (profile_step.py, bench_compile.py)."""
+    args = SimpleNamespace(
+        preset_list=[preset],
+        batch_size=batch_size,
+        data=data,
+        eval_n=0,
+        seed=seed,
+        synth_chars=500,
+        total_steps=lambda p: warmup + steps,
+    )
+    paths = prepare(Path(workdir), args)
+    return {
+        "preset": preset,
+        "variant": variant,
+        "device": "cpu",
+        "init_dir": paths[f"init/{preset}"],
+        "train_path": paths[f"train/{preset}"],
+        "workdir": workdir,
+        "config": str(DEFAULT_CONFIG),
+        "max_length": max_length,
+        "batch_size": batch_size,
+        "warmup": warmup,
+        "total_steps": warmup + steps,
+        "learning_rate": 5e-4,
+        "seed": seed,
+        "num_workers": 0,
+    }
 
 
 def run_one(spec: dict, log_path: Path) -> dict:

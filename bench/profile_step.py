@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -255,18 +254,8 @@ def run(
     preset="minimind2-small", variant="ours", batch_size=16, max_length=340, warmup=2, steps=3, data=None, seed=42
 ):
     """Prepare the bench's data and weights, profile one run in this process, return its markdown."""
-    args = SimpleNamespace(
-        preset_list=[preset], batch_size=batch_size, data=data, eval_n=0, seed=seed, synth_chars=500,
-        total_steps=lambda p: warmup + steps,
-    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as workdir:
-        paths = bench_train.prepare(Path(workdir), args)
-        spec = {
-            "preset": preset, "variant": variant, "device": "cpu", "init_dir": paths[f"init/{preset}"],
-            "train_path": paths[f"train/{preset}"], "workdir": workdir, "config": str(bench_train.DEFAULT_CONFIG),
-            "max_length": max_length, "batch_size": batch_size, "warmup": warmup, "total_steps": warmup + steps,
-            "learning_rate": 5e-4, "seed": seed, "num_workers": 0,
-        }  # fmt: skip
+        spec = bench_train.single_run_spec(workdir, preset, variant, batch_size, max_length, warmup, steps, data, seed)
         return format_profile(profile(spec, warmup, steps), spec)
 
 
