@@ -7,7 +7,8 @@ on the same fixed batch:
 * ``per_expert``: this repository's previous dispatch (``torch.where`` per expert with a ``numel() > 0`` branch);
 * ``ours``: the current ``MiniMindSparseMoeBlock`` (one sort, contiguous slices, one host sync per layer).
 The rest of the model (attention, LM head with ``skip_logits=False``, the aux loss) is the same for all three, so the
-differences are the dispatch. Variants alternate round by round; the figure is each one's median step time.
+differences are the dispatch. Each round runs every variant, in reverse order every other round; the figure is each
+one's median step time.
 
     .venv/bin/python bench/bench_moe.py --preset minimind-3-moe --batch 8 --seq 256 --rounds 4 --steps 3
 """
@@ -94,8 +95,8 @@ def run(preset="minimind-3-moe", batch_size=8, seq_len=256, rounds=4, steps=3, l
     log(f"max |grad - grad(ours)|: {errors}")
 
     results = {name: [] for name in VARIANTS}
-    for round_ in range(rounds + 1):  # round 0 warms up
-        for name, dispatch in VARIANTS.items():
+    for round_ in range(rounds + 1):  # round 0 warms up; the order flips every round, so host drift hits all alike
+        for name, dispatch in list(VARIANTS.items())[:: -1 if round_ % 2 else 1]:
             model.load_state_dict(initial)
             times, _ = train_steps(model, batch, steps, dispatch)
             if round_:

@@ -316,7 +316,7 @@ def finalize(args) -> None:
             sweep = [v for v in CPU_SWEEP.split(",") if v not in names]
             # emulated bf16 runs ~50× slower than fp32 (686 s/step for minimind-3-moe on an AVX2 CPU): not a setting
             if not cuda and not bf16_supported(use_cpu=True):
-                emulated = [v for v in sweep if VARIANTS[v]["args"]["bf16"]]
+                emulated = [v for v in sweep if VARIANTS[v]["args"].get("bf16")]
                 print(f"  sweep: skipping {', '.join(emulated)}: this CPU has no native bf16 (AMX / AVX512-BF16)")
                 sweep = [v for v in sweep if v not in emulated]
             names += sweep

@@ -213,7 +213,7 @@ def main() -> None:
         )
     if "moe" not in skip and args.sweep:  # the minimind-3-moe training row measures the dispatch end to end
         print("MoE dispatch ...", flush=True)
-        rounds, steps = (1, 2) if args.quick else (3, 2)
+        rounds, steps = (2, 2) if args.quick else (4, 2)  # even: each order as often
         sections["moe"] = bench_moe.run("minimind-3-moe", 4, 256, rounds, steps, log=lambda s: print(s, flush=True))
     peak = train_report.device_peak_tflops(args.peak_tflops)
     elapsed = time.perf_counter() - started
