@@ -8,6 +8,9 @@ MiniMind's eval_llm.py passes the tokenizer's mask), scales the last logits by t
 penalty / top-k / top-p in place, samples or takes the argmax, and stops when every row has emitted eos. It runs on
 our `MiniMindForCausalLM`, so both sides share the forward pass; the only change from MiniMind is the cache object
 (MiniMind keeps a list of (k, v) tuples grown by ``torch.cat``; transformers 5 models take a `Cache`).
+Our sampling runs sample as minimind_hf.chat does, through `minimind_hf.generation.FusedSamplingWarper` (the tokens
+transformers' temperature / top-k / top-p warpers keep, in one processor); one more run shows a bare
+``model.generate(do_sample=True, ...)`` with transformers' own warpers.
 `--native-ref PATH` adds MiniMind's own ``generate`` and model from a checkout (minimind-3 architecture), on the same
 weights: its greedy tokens must equal the native loop's, and its speed shows the re-implementation is faithful.
 The native loop decodes in fp32, as MiniMind does on CPU. The fp32 runs of ours compare the decoding machinery around
@@ -43,6 +46,7 @@ from reference_dir import REFERENCE  # noqa: E402
 
 from minimind_hf import MiniMindConfig, MiniMindForCausalLM  # noqa: E402
 from minimind_hf.chat import chat_dtype, decoding_model  # noqa: E402
+from minimind_hf.generation import TEMPERATURE, TOP_K, TOP_P, sampling_arguments  # noqa: E402
 
 PROMPTS = (
     "请用三句话介绍一下长江。",
@@ -132,10 +136,13 @@ def hf_generate(model, input_ids, new_tokens, use_cache=True, do_sample=False, i
 # MiniMind's generate does, on weights in the dtype `decoding_model` picks (on a CPU with native bf16: bf16 or fp32,
 # whichever decodes faster there, so these runs may be fp32 too).
 # The fp32 runs decode in native's dtype: the same forward on both sides, so they compare the decoding machinery alone.
-GREEDY, GREEDY_INFERENCE, SAMPLING_INFERENCE, NATIVE, NATIVE_SAMPLING = (
+# Sampling runs as chat samples (`minimind_hf.generation.sampling_arguments`: one fused warper); the run with
+# transformers' own three warpers shows what a bare `model.generate(do_sample=True, ...)` costs.
+GREEDY, GREEDY_INFERENCE, SAMPLING_INFERENCE, SAMPLING_HF_WARPERS, NATIVE, NATIVE_SAMPLING = (
     "ours: model.generate (its own no_grad), fp32, cache",
     "ours: model.generate under torch.inference_mode, fp32, cache",
     "ours: model.generate under torch.inference_mode, fp32, sampling, cache",
+    "ours: model.generate under torch.inference_mode, fp32, sampling with transformers' warpers, cache",
     "native loop, fp32, cache",
     "native loop, fp32, sampling, cache",
 )
@@ -181,25 +188,27 @@ def measure(
     counterpart, greedy-output check.
     ``chat_model`` (the model as minimind_hf.chat decodes with it, `decoding_model`) adds the two chat runs;
     ``ref_model`` (MiniMind's own, `load_native_ref`) adds its generate, greedy and sampling."""
-    sampling = {"temperature": 0.85, "top_p": 0.85, "top_k": 50}
+    sampling = {"temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K}
+    chat_sampling = {"inference_mode": True, **sampling_arguments(TEMPERATURE, TOP_K, TOP_P)}
     mask = {"attention_mask": torch.ones_like(input_ids)}
     greedy = {"eos_token_id": None, "do_sample": False, **mask}
     runs = {  # name -> (function, keyword arguments, native counterpart, model); called as fn(model, input_ids, n, **kw)
         GREEDY: (hf_generate, {}, NATIVE, model),
         GREEDY_INFERENCE: (hf_generate, {"inference_mode": True}, NATIVE, model),
         NATIVE: (native_generate, greedy, None, model),
-        SAMPLING_INFERENCE: (hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, NATIVE_SAMPLING, model),
+        SAMPLING_INFERENCE: (hf_generate, chat_sampling, NATIVE_SAMPLING, model),
+        SAMPLING_HF_WARPERS: (
+            hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, NATIVE_SAMPLING, model,
+        ),
         NATIVE_SAMPLING: (native_generate, {"eos_token_id": None, **mask, **sampling}, None, model),
     }  # fmt: skip
     if ref_model is not None:
         runs[NATIVE_REF] = (ref_generate, {"do_sample": False}, NATIVE, ref_model)
         runs[NATIVE_REF_SAMPLING] = (ref_generate, sampling, NATIVE_SAMPLING, ref_model)
     if chat_model is not None:
-        chat_greedy, chat_sampling = chat_run_names(chat_model.dtype)
+        chat_greedy, chat_sampling_run = chat_run_names(chat_model.dtype)
         runs[chat_greedy] = (hf_generate, {"inference_mode": True}, NATIVE, chat_model)
-        runs[chat_sampling] = (
-            hf_generate, {"do_sample": True, "inference_mode": True, **sampling}, NATIVE_SAMPLING, chat_model,
-        )  # fmt: skip
+        runs[chat_sampling_run] = (hf_generate, chat_sampling, NATIVE_SAMPLING, chat_model)
     if no_cache:
         runs["ours: model.generate, fp32, no cache"] = (
             hf_generate, {"use_cache": False}, "native loop, fp32, no cache", model,

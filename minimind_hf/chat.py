@@ -20,7 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList, TextStreamer
 
 from .errors import CheckpointError, user_errors
-from .generation import TEMPERATURE, TOP_P
+from .generation import TEMPERATURE, TOP_K, TOP_P, sampling_arguments
 from .hardware import bf16_supported
 from .integrity import first_non_finite
 from .locations import check_pretrained
@@ -181,7 +181,7 @@ def _answer(model, tokenizer, messages, args, stop: StopOnInterrupt | None = Non
     streamer = TextStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     if not args.greedy:
-        sampling = {"do_sample": True, "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k}
+        sampling = sampling_arguments(args.temperature, args.top_k, args.top_p)
     with torch.inference_mode():
         output = model.generate(
             **inputs,
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_new_tokens", type=int, default=512)
     parser.add_argument("--temperature", type=float, default=TEMPERATURE)
     parser.add_argument("--top_p", type=float, default=TOP_P)
-    parser.add_argument("--top_k", type=int, default=None)
+    parser.add_argument("--top_k", type=int, default=TOP_K, help="0 turns top-k off")
     parser.add_argument("--repetition_penalty", type=float, default=1.0)
     parser.add_argument("--greedy", action="store_true", help="Greedy decoding instead of sampling")
     parser.add_argument("--think", action="store_true", help="Let the model write its <think> reasoning first")
@@ -222,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         "bf16 and fp32 decodes faster there, timed at load)",
     )
     args = parser.parse_args(argv)
+    if not args.greedy:
+        try:
+            sampling_arguments(args.temperature, args.top_k, args.top_p)
+        except ValueError as error:
+            parser.error(f"{error} (or --greedy)")
 
     if args.seed is not None:
         torch.manual_seed(args.seed)

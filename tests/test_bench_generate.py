@@ -27,7 +27,8 @@ def test_measure_times_every_round_and_decodes_the_native_loops_greedy_tokens(be
     assert {len(r["times"]) for r in results} == {3}
     for name in (bench_generate.GREEDY, bench_generate.GREEDY_INFERENCE, "ours: model.generate, fp32, no cache"):
         assert by[name]["same_greedy_tokens"] is True, name
-    assert by[bench_generate.SAMPLING_INFERENCE]["baseline"] == bench_generate.NATIVE_SAMPLING
+    for name in (bench_generate.SAMPLING_INFERENCE, bench_generate.SAMPLING_HF_WARPERS):
+        assert by[name]["baseline"] == bench_generate.NATIVE_SAMPLING
     assert bench_generate.speedup(by[bench_generate.GREEDY], by[bench_generate.GREEDY]) == 1.0
 
 

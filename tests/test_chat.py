@@ -82,18 +82,37 @@ def generate_calls(monkeypatch):
 
 
 def test_sampling_flags_reach_generate(model_dir, generate_calls, capsys):
-    keys = ("do_sample", "temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
+    """Sampling runs through `FusedSamplingWarper` with the flags' values (generate's own warpers off); --greedy
+    turns sampling off."""
+    from minimind_hf.generation import FusedSamplingWarper
 
     def ask(*flags):
         chat.main([str(model_dir), "--prompt", "hi", *flags, "--seed", "0", "--device", "cpu"])
         call = generate_calls[-1]
         assert call["streamer"] is not None and 0 < call["new_tokens"] <= call["max_new_tokens"]
-        return tuple(call[key] for key in keys)
+        warpers = [p for p in call.get("logits_processor") or [] if isinstance(p, FusedSamplingWarper)]
+        sampled = [(w.temperature, w.top_p, w.top_k) for w in warpers]
+        own = tuple(call[key] for key in ("temperature", "top_p", "top_k"))
+        return call["do_sample"], sampled, own, call["repetition_penalty"], call["max_new_tokens"]
 
     flags = ["--temperature", "0.5", "--top_p", "0.7", "--top_k", "20", "--repetition_penalty", "1.3"]
-    assert ask(*flags, "--max_new_tokens", "5") == (True, 0.5, 0.7, 20, 1.3, 5)
-    assert ask(*flags, "--greedy", "--max_new_tokens", "3") == (False, None, None, None, 1.3, 3)
-    assert ask("--max_new_tokens", "2") == (True, 0.85, 0.85, None, 1.0, 2)  # MiniMind's eval_llm.py sampling
+    assert ask(*flags, "--max_new_tokens", "5") == (True, [(0.5, 0.7, 20)], (1.0, 1.0, 0), 1.3, 5)
+    assert ask(*flags, "--greedy", "--max_new_tokens", "3") == (False, [], (None, None, None), 1.3, 3)
+    # MiniMind's sampling defaults (eval_llm.py; its generate's top_k)
+    assert ask("--max_new_tokens", "2") == (True, [(0.85, 0.85, 50)], (1.0, 1.0, 0), 1.0, 2)
+    assert ask("--top_k", "0", "--max_new_tokens", "2")[1] == [(0.85, 0.85, None)]
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [(["--temperature", "0"], "temperature"), (["--top_p", "1.5"], "top_p"), (["--top_k", "-1"], "top_k")],
+)
+def test_bad_sampling_flags_exit_2_naming_the_flag(model_dir, capsys, flags, named):
+    with pytest.raises(SystemExit) as exit_info:
+        chat.main([str(model_dir), "--prompt", "hi", *flags, "--device", "cpu"])
+    assert exit_info.value.code == 2
+    assert f"{named} must be" in capsys.readouterr().err
+    chat.main([str(model_dir), "--prompt", "hi", *flags, "--greedy", "--max_new_tokens", "1", "--device", "cpu"])
 
 
 def test_chat_decodes_in_the_faster_dtype_on_a_cpu_with_native_bf16(model_dir, generate_calls, capsys):
