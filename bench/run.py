@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 import bench_compile  # noqa: E402
 import bench_generate  # noqa: E402
 import bench_moe  # noqa: E402
+import bench_packed_attention  # noqa: E402
 import bench_preprocess  # noqa: E402
 import bench_train  # noqa: E402
 import train_report  # noqa: E402
@@ -138,7 +139,7 @@ def main() -> None:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated sections to skip: preprocess,train,long,profile,compile,generate,moe",
+        help="comma-separated sections to skip: preprocess,train,long,profile,attention,compile,generate,moe",
     )
     parser.add_argument(
         "--preprocess-args", default=None, help="arguments for bench_preprocess.py (default depends on --quick)"
@@ -194,6 +195,11 @@ def main() -> None:
     if "profile" not in skip:
         print("profiling a training step ...", flush=True)
         sections["profile"] = run_profile(args)
+    if "attention" not in skip and args.sweep:
+        print("packed attention: flash kernel against eager per sample ...", flush=True)
+        sections["attention"] = bench_packed_attention.run(
+            args.preset_list[0], rounds=3 if args.quick else 7, log=lambda s: print(s, flush=True)
+        )
     if "compile" not in skip and args.sweep:
         print("torch.compile: compile time against the steady-state gain ...", flush=True)
         sections["compile"] = bench_compile.run(
@@ -312,6 +318,20 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
             sections["profile"],
             "",
         ]
+    if "attention" in sections:
+        lines += [
+            "## Packed attention on CPU: flash kernel or eager, per sample",
+            "",
+            "`sdpa_packed` attends within each packed sample. Per sample it calls torch's SDPA (on CPU its flash "
+            "kernel) or, for samples up to `EAGER_MAX_LENGTH` tokens in half precision on CPU, the model's eager "
+            "attention. One layer's forward and backward over one packed row, inputs in the dtypes Trainer's bf16 "
+            "autocast hands over, with the eager path off (`flash`), on for every sample (`eager`) and as shipped "
+            "(bench/bench_packed_attention.py); then the whole model on the sft_512-like row, flash against "
+            "shipped, alternating step by step.",
+            "",
+            sections["attention"],
+            "",
+        ]
     if "compile" in sections:
         lines += [
             "## torch.compile: when it pays",
@@ -378,7 +398,7 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
         "path/to/sft_512.jsonl` uses real MiniMind data, `--repeats 2` reports the best of two runs each.",
         "- One part at a time: `bench/bench_train.py`, `bench/profile_step.py`, `bench/bench_compile.py`, "
         "`bench/bench_generate.py`, "
-        "`bench/bench_preprocess.py`, `bench/bench_moe.py` (each has `--help`); `--native-ref PATH` adds MiniMind's own "
+        "`bench/bench_preprocess.py`, `bench/bench_moe.py`, `bench/bench_packed_attention.py` (each has `--help`); `--native-ref PATH` adds MiniMind's own "
         "training code from a checkout as the run `native_ref` (bench/README.md).",
         "- On a GPU the same command trains minimind2-small and minimind-3 under bf16 (`native` uses MiniMind's "
         "autocast), adds `ours_fast_gpu` (packing, flash-attention varlen when `flash_attn` is installed) and reports "

@@ -4,8 +4,13 @@ The packing collator concatenates a batch's samples into one row whose ``positio
 sample. transformers' ``"sdpa"`` attends within the samples through a block-diagonal mask over the whole row, so its
 cost grows with the square of the row (16 samples of ~200 tokens: a 3,200² mask, 16× the work of the samples' own
 causal attention). flash-attention's varlen kernel avoids that on GPUs; nothing in torch does on CPU. This function
-runs ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)`` on each sample's slice instead: the same
-attention as the block-diagonal mask, at the cost of the samples alone.
+runs causal attention on each sample's slice instead: the same attention as the block-diagonal mask, at the cost of
+the samples alone. Each slice goes to ``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``, except
+short samples in bfloat16 or float16 on CPU: there torch's flash kernel, its backward above all, is slower than the
+model's eager attention (two matmuls and a float32 softmax), so those take the eager path. One layer's forward and
+backward under bf16 autocast on 2 cores (bench/bench_packed_attention.py): the eager path is 1.1-1.5x faster than the
+kernel for 16 samples of 64-384 tokens each and 1.47x for 16 samples of 60-340 tokens; from ~768 tokens the kernel
+wins, and its memory stays linear in the length where eager's score matrix is quadratic.
 
 Everything else (padded batches, generation with a cache or a padding mask) goes to transformers' ``"sdpa"``
 unchanged, so a model loaded with ``attn_implementation="sdpa_packed"`` behaves as ``"sdpa"`` outside packed
@@ -18,9 +23,12 @@ import torch
 import torch.nn.functional as F
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, find_packed_sequence_indices, sdpa_mask
+from transformers.masking_utils import AttentionMaskInterface, eager_mask, find_packed_sequence_indices, sdpa_mask
+
+from .modeling_minimind import eager_attention_forward
 
 PACKED_SDPA = "sdpa_packed"
+EAGER_MAX_LENGTH = 384  # longest sample that takes the eager path (CPU, half precision; see the module docstring)
 
 
 def packed_sdpa_mask(batch_size, q_length, kv_length, q_offset=0, kv_offset=0, attention_mask=None, **kwargs):
@@ -41,6 +49,34 @@ def sequence_bounds(position_ids: torch.Tensor) -> list[list[int]] | None:
     return [[0, *(row.diff() != 0).nonzero().flatten().add(1).tolist(), row.shape[0]] for row in indices]
 
 
+def eager_bias(query: torch.Tensor, bounds: list[list[int]]) -> torch.Tensor | None:
+    """transformers' additive causal mask, (1, 1, n, n) for the longest sample that takes the eager path (a sample
+    slices its top-left corner), or None when no sample does: samples up to ``EAGER_MAX_LENGTH`` tokens in bfloat16
+    or float16 on CPU, the dtype being autocast's where it is on (rope leaves query and key in float32 there)."""
+    device = query.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
+    lengths = [end - start for row in bounds for start, end in zip(row[:-1], row[1:], strict=True)]
+    eager = [n for n in lengths if n <= EAGER_MAX_LENGTH]
+    if device != "cpu" or dtype not in (torch.bfloat16, torch.float16) or not eager:
+        return None
+    return eager_mask(1, max(eager), max(eager), dtype=dtype, device=query.device)
+
+
+def sample_attention(module, query, key, value, bias, dropout: float, scaling: float | None) -> torch.Tensor:
+    """Causal attention over one packed sample, (1, heads, length, head_dim) in, (1, length, heads, head_dim) out:
+    the model's eager attention where ``bias`` covers the sample, else torch's SDPA kernel."""
+    length = query.shape[2]
+    if bias is not None and length <= bias.shape[-1]:
+        scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+        mask = bias[..., :length, :length]
+        return eager_attention_forward(module, query, key, value, mask, scaling=scaling, dropout=dropout)[0]
+    gqa = getattr(module, "num_key_value_groups", 1) > 1
+    out = F.scaled_dot_product_attention(
+        query, key, value, dropout_p=dropout, is_causal=True, scale=scaling, enable_gqa=gqa
+    )
+    return out.transpose(1, 2)
+
+
 def packed_sdpa_attention_forward(
     module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None, **kwargs
 ):
@@ -54,23 +90,22 @@ def packed_sdpa_attention_forward(
         return sdpa_attention_forward(module, query, key, value, None, dropout, scaling, **kwargs)
     if len(bounds) == 1:
         bounds = bounds * query.shape[0]
-    gqa = getattr(module, "num_key_value_groups", 1) > 1
-    rows = []
+    bias, rows = eager_bias(query, bounds), []
     for b, row_bounds in enumerate(bounds):
         samples = [
-            F.scaled_dot_product_attention(
+            sample_attention(
+                module,
                 query[b : b + 1, :, start:end],
                 key[b : b + 1, :, start:end],
                 value[b : b + 1, :, start:end],
-                dropout_p=dropout,
-                is_causal=True,
-                scale=scaling,
-                enable_gqa=gqa,
+                bias,
+                dropout,
+                scaling,
             )
             for start, end in zip(row_bounds[:-1], row_bounds[1:], strict=True)
         ]
-        rows.append(torch.cat(samples, dim=2))
-    return torch.cat(rows).transpose(1, 2).contiguous(), None
+        rows.append(torch.cat(samples, dim=1))
+    return torch.cat(rows), None
 
 
 AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention_forward)

@@ -3,12 +3,14 @@ everywhere else, chosen by the recipe for packed training and never saved."""
 
 import json
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from minimind_hf import PACKED_SDPA, MiniMindForCausalLM
 from minimind_hf.arguments import parse_args
-from minimind_hf.packed_attention import sequence_bounds
+from minimind_hf.packed_attention import EAGER_MAX_LENGTH, packed_sdpa_attention_forward, sequence_bounds
 from minimind_hf.recipe_utils import load_model, load_tokenizer
 
 
@@ -46,6 +48,36 @@ def test_packed_rows_match_each_sample_alone(tiny_config):
         m(input_ids=input_ids, position_ids=position_ids, labels=input_ids).loss.backward()
         grads.append(torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None]))
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["bf16-tensors", "bf16-autocast"])
+def test_half_precision_cpu_paths_agree_with_the_block_diagonal_mask(tiny_config, autocast):
+    """In bfloat16 on CPU (bf16 tensors, or Trainer's bf16 autocast, where rope hands over float32 query and key),
+    short samples take the eager path and longer ones torch's flash kernel: outputs and gradients of a packed row
+    holding both stay within bfloat16 rounding of transformers' block-diagonal SDPA in float32."""
+    module = _model(tiny_config, PACKED_SDPA).model.layers[0].self_attn
+    lengths = [3, 40, EAGER_MAX_LENGTH, EAGER_MAX_LENGTH + 17]
+    total = sum(lengths)
+    position_ids = torch.cat([torch.arange(n) for n in lengths])[None]
+    sample, seq = (position_ids[0] == 0).cumsum(0), torch.arange(total)
+    block_diagonal = (sample[:, None] == sample[None, :]) & (seq[None, :] <= seq[:, None])  # own sample, causal
+    torch.manual_seed(0)
+    inputs = [torch.randn(1, heads, total, 16) for heads in (4, 2, 2)]
+    grad_out = torch.randn(1, total, 4, 16)
+
+    def run(half: bool):
+        dtypes = (torch.float32, torch.float32, torch.bfloat16) if autocast else (torch.bfloat16,) * 3
+        q, k, v = (x.to(d if half else torch.float32).requires_grad_() for x, d in zip(inputs, dtypes, strict=True))
+        with torch.autocast("cpu", torch.bfloat16, enabled=half and autocast):
+            if half:
+                out, _ = packed_sdpa_attention_forward(module, q, k, v, None, position_ids=position_ids)
+            else:
+                out, _ = sdpa_attention_forward(module, q, k, v, block_diagonal[None, None], is_causal=False)
+        out.float().backward(grad_out)
+        return [out.float(), *(x.grad.float() for x in (q, k, v))]
+
+    for half, full in zip(run(True), run(False), strict=True):
+        torch.testing.assert_close(half, full, rtol=0.02, atol=0.02)
 
 
 def test_generation_is_unchanged(tiny_config):
