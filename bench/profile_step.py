@@ -28,7 +28,9 @@ sys.path.insert(0, str(HERE.parent))
 
 import bench_train  # noqa: E402
 
-MATMUL = {"aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear", "aten::_fused_linear"}
+MATMUL = {"aten::mm", "aten::addmm", "aten::matmul", "aten::linear", "aten::_fused_linear"}
+MATMUL_KINDS = ("matmul", "bmm")  # bmm: a batched matmul; in attention, eager attention's scores and output
+SOFTMAX = ("aten::_softmax", "aten::_softmax_backward_data")
 LOSS = ("log_softmax", "nll_loss", "cross_entropy")
 INDEXING = ("index", "nonzero", "masked", "gather", "scatter", "embedding")
 
@@ -37,10 +39,13 @@ ROWS = (
     ("optimizer (AdamW step, zero_grad)", lambda kind, scope: scope == "optimizer"),
     ("data (DataLoader, collation)", lambda kind, scope: scope == "data"),
     ("gradient clipping", lambda kind, scope: scope == "step" and kind != "python"),
-    ("matmul: q/k/v/o projections", lambda kind, scope: kind == "matmul" and scope == "attention"),
-    ("matmul: MLP (gate, up, down)", lambda kind, scope: kind == "matmul" and scope in ("mlp", "moe")),
-    ("matmul: LM head", lambda kind, scope: kind == "matmul" and scope == "head"),
-    ("attention kernel (SDPA)", lambda kind, scope: kind == "sdpa"),
+    (
+        "attention (SDPA kernel; eager per sample: bmm, softmax)",
+        lambda kind, scope: kind == "sdpa" or (kind in ("bmm", "softmax") and scope == "attention"),
+    ),
+    ("matmul: q/k/v/o projections", lambda kind, scope: kind in MATMUL_KINDS and scope == "attention"),
+    ("matmul: MLP (gate, up, down)", lambda kind, scope: kind in MATMUL_KINDS and scope in ("mlp", "moe")),
+    ("matmul: LM head", lambda kind, scope: kind in MATMUL_KINDS and scope == "head"),
     ("loss (log_softmax, nll)", lambda kind, scope: kind == "loss"),
     ("elementwise: RMSNorm", lambda kind, scope: scope == "norm"),
     ("elementwise: SwiGLU, MoE routing", lambda kind, scope: scope in ("mlp", "moe")),
@@ -100,10 +105,14 @@ def op_kind(name: str) -> str:
     if "scaled_dot_product" in name or "flash_attention" in name:
         return "sdpa"
     base = name.split("autograd::engine::evaluate_function: ")[-1]
-    if base in MATMUL or base.startswith(("MmBackward", "AddmmBackward", "BmmBackward")):
+    if base == "aten::bmm" or base.startswith("BmmBackward"):
+        return "bmm"
+    if base in MATMUL or base.startswith(("MmBackward", "AddmmBackward")):
         return "matmul"
     if any(key in name for key in LOSS):
         return "loss"
+    if base in SOFTMAX or base.startswith("SoftmaxBackward"):
+        return "softmax"
     return "op"
 
 
@@ -145,7 +154,7 @@ def split_events(events, wall_us: float) -> dict[str, float]:
             scope = scope_by_seq.get(backward_node.sequence_nr, "model")
             if event is backward_node:
                 kind = "engine"
-            elif kind == "op" and op_kind(backward_node.name) in ("matmul", "loss", "sdpa"):
+            elif kind == "op" and op_kind(backward_node.name) in ("matmul", "bmm", "softmax", "loss", "sdpa"):
                 kind = op_kind(backward_node.name)
         else:
             scope = scope_of(event) or "step"

@@ -9,8 +9,9 @@ the samples alone. Each slice goes to ``torch.nn.functional.scaled_dot_product_a
 short samples in bfloat16 or float16 on CPU: there torch's flash kernel, its backward above all, is slower than the
 model's eager attention (two matmuls and a float32 softmax), so those take the eager path. One layer's forward and
 backward under bf16 autocast on 2 cores (bench/bench_packed_attention.py): the eager path is 1.1-1.5x faster than the
-kernel for 16 samples of 64-384 tokens each and 1.47x for 16 samples of 60-340 tokens; from ~768 tokens the kernel
-wins, and its memory stays linear in the length where eager's score matrix is quadratic.
+kernel for 16 samples of 64-384 tokens each and 1.5x for 16 samples of 60-340 tokens (the whole minimind2-small
+step: 1.14x); from ~512 tokens the kernel is as fast or faster, and its memory stays linear in the length where
+eager's score matrix is quadratic. Under ``torch.compile`` the per-sample part runs eagerly (``attend_per_sample``).
 
 Everything else (padded batches, generation with a cache or a padding mask) goes to transformers' ``"sdpa"``
 unchanged, so a model loaded with ``attn_implementation="sdpa_packed"`` behaves as ``"sdpa"`` outside packed
@@ -49,26 +50,23 @@ def sequence_bounds(position_ids: torch.Tensor) -> list[list[int]] | None:
     return [[0, *(row.diff() != 0).nonzero().flatten().add(1).tolist(), row.shape[0]] for row in indices]
 
 
-def eager_bias(query: torch.Tensor, bounds: list[list[int]]) -> torch.Tensor | None:
-    """transformers' additive causal mask, (1, 1, n, n) for the longest sample that takes the eager path (a sample
-    slices its top-left corner), or None when no sample does: samples up to ``EAGER_MAX_LENGTH`` tokens in bfloat16
-    or float16 on CPU, the dtype being autocast's where it is on (rope leaves query and key in float32 there)."""
+def takes_eager_path(query: torch.Tensor) -> bool:
+    """Whether samples up to ``EAGER_MAX_LENGTH`` tokens take the eager path: bfloat16 or float16 on CPU, the dtype
+    being autocast's where it is on (rope leaves query and key in float32 there)."""
     device = query.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
-    lengths = [end - start for row in bounds for start, end in zip(row[:-1], row[1:], strict=True)]
-    eager = [n for n in lengths if n <= EAGER_MAX_LENGTH]
-    if device != "cpu" or dtype not in (torch.bfloat16, torch.float16) or not eager:
-        return None
-    return eager_mask(1, max(eager), max(eager), dtype=dtype, device=query.device)
+    return device == "cpu" and dtype in (torch.bfloat16, torch.float16)
 
 
-def sample_attention(module, query, key, value, bias, dropout: float, scaling: float | None) -> torch.Tensor:
+def sample_attention(module, query, key, value, eager: bool, dropout: float, scaling: float | None) -> torch.Tensor:
     """Causal attention over one packed sample, (1, heads, length, head_dim) in, (1, length, heads, head_dim) out:
-    the model's eager attention where ``bias`` covers the sample, else torch's SDPA kernel."""
+    the model's eager attention with transformers' causal mask if ``eager`` and the sample is short, else torch's SDPA
+    kernel."""
     length = query.shape[2]
-    if bias is not None and length <= bias.shape[-1]:
+    if eager and length <= EAGER_MAX_LENGTH:
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else query.dtype
+        mask = eager_mask(1, length, length, dtype=dtype, device=query.device)
         scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
-        mask = bias[..., :length, :length]
         return eager_attention_forward(module, query, key, value, mask, scaling=scaling, dropout=dropout)[0]
     gqa = getattr(module, "num_key_value_groups", 1) > 1
     out = F.scaled_dot_product_attention(
@@ -85,12 +83,19 @@ def packed_sdpa_attention_forward(
     position_ids = kwargs.get("position_ids")
     if attention_mask is not None or position_ids is None or query.shape[2] != key.shape[2]:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
-    bounds = sequence_bounds(position_ids)
+    return attend_per_sample(module, query, key, value, dropout, scaling, **kwargs)
+
+
+@torch.compiler.disable(reason="one call per packed sample: the samples' number and lengths change every batch")
+def attend_per_sample(module, query, key, value, dropout: float, scaling: float | None, **kwargs):
+    """Causal attention over each sample that ``kwargs["position_ids"]`` marks in each row. Under ``torch.compile``
+    it runs eagerly, the layers around it compiled: compiled, every batch's other sample lengths would recompile it."""
+    bounds = sequence_bounds(kwargs["position_ids"])
     if bounds is None:  # one sample per row: one causal call over the whole batch
         return sdpa_attention_forward(module, query, key, value, None, dropout, scaling, **kwargs)
     if len(bounds) == 1:
         bounds = bounds * query.shape[0]
-    bias, rows = eager_bias(query, bounds), []
+    eager, rows = takes_eager_path(query), []
     for b, row_bounds in enumerate(bounds):
         samples = [
             sample_attention(
@@ -98,7 +103,7 @@ def packed_sdpa_attention_forward(
                 query[b : b + 1, :, start:end],
                 key[b : b + 1, :, start:end],
                 value[b : b + 1, :, start:end],
-                bias,
+                eager,
                 dropout,
                 scaling,
             )
