@@ -10,7 +10,7 @@ short samples in bfloat16 or float16 on CPU: there torch's flash kernel, its bac
 model's eager attention (two matmuls and a float32 softmax), so those take the eager path. One layer's forward and
 backward under bf16 autocast on 2 cores (bench/bench_packed_attention.py): the eager path is 1.1-1.5x faster than the
 kernel for 16 samples of 64-384 tokens each and 1.5x for 16 samples of 60-340 tokens (the whole minimind2-small
-step: 1.14x); from ~512 tokens the kernel is as fast or faster, and its memory stays linear in the length where
+step: 1.04-1.14x in two runs); from ~512 tokens the kernel is as fast or faster, and its memory stays linear in the length where
 eager's score matrix is quadratic. Under ``torch.compile`` the per-sample part runs eagerly (``attend_per_sample``).
 
 Everything else (padded batches, generation with a cache or a padding mask) goes to transformers' ``"sdpa"``
