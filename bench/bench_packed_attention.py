@@ -67,19 +67,28 @@ def forward_backward(module, inputs, grad_out, position_ids, autocast: bool) -> 
     return seconds, torch.cat([t.detach().float().flatten() for t in (out, query.grad, key.grad, value.grad)])
 
 
-def measure(module, lengths, autocast: bool, rounds) -> tuple[dict[str, float], float]:
-    """Median forward+backward seconds per variant (round 0 warms up, the order flips every round), and the largest
-    difference of the eager path's output and gradients from the flash kernel's, relative to the kernel's largest."""
-    inputs, grad_out, position_ids = packed_inputs(module, lengths, autocast)
-    times, results = {name: [] for name in VARIANTS}, {}
+def interleaved(variants: dict[str, int], step, rounds) -> tuple[dict[str, float], dict]:
+    """``step()`` -> (seconds, result) under each variant's ``EAGER_MAX_LENGTH``, every variant once per round in
+    reverse order every other round (round 0 warms up): each one's median seconds and its last result."""
+    times, results = {name: [] for name in variants}, {}
     for round_ in range(rounds + 1):
-        for name, limit in list(VARIANTS.items())[:: -1 if round_ % 2 else 1]:
+        for name, limit in list(variants.items())[:: -1 if round_ % 2 else 1]:
             with eager_up_to(limit):
-                seconds, results[name] = forward_backward(module, inputs, grad_out, position_ids, autocast)
+                seconds, results[name] = step()
             if round_:
                 times[name].append(seconds)
+    return {name: statistics.median(t) for name, t in times.items()}, results
+
+
+def measure(module, lengths, autocast: bool, rounds) -> tuple[dict[str, float], float]:
+    """Median forward+backward seconds per variant, and the largest difference of the eager path's output and
+    gradients from the flash kernel's, relative to the kernel's largest."""
+    inputs, grad_out, position_ids = packed_inputs(module, lengths, autocast)
+    times, results = interleaved(
+        VARIANTS, lambda: forward_backward(module, inputs, grad_out, position_ids, autocast), rounds
+    )
     difference = ((results["eager"] - results["flash"]).abs().max() / results["flash"].abs().max()).item()
-    return {name: statistics.median(t) for name, t in times.items()}, difference
+    return times, difference
 
 
 def model_step(model, input_ids, position_ids) -> tuple[float, float]:
@@ -93,8 +102,8 @@ def model_step(model, input_ids, position_ids) -> tuple[float, float]:
 
 
 def measure_model(config, lengths, rounds) -> tuple[dict[str, float], float]:
-    """Median step seconds of the model with the eager path off (``flash``) and as shipped, alternating step by step
-    (step 0 warms up), and the difference of their losses."""
+    """Median step seconds of the model with the eager path off (``flash``) and as shipped, alternating step by step,
+    and the difference of their losses."""
     torch.manual_seed(0)
     model = MiniMindForCausalLM(config).train()
     model.set_attn_implementation(packed.PACKED_SDPA)
@@ -102,14 +111,8 @@ def measure_model(config, lengths, rounds) -> tuple[dict[str, float], float]:
     input_ids = torch.randint(0, config.vocab_size, (1, sum(lengths)), generator=generator)
     position_ids = torch.cat([torch.arange(n) for n in lengths])[None]
     variants = {name: VARIANTS[name] for name in ("flash", "shipped")}
-    times, losses = {name: [] for name in variants}, {}
-    for round_ in range(rounds + 1):
-        for name, limit in list(variants.items())[:: -1 if round_ % 2 else 1]:
-            with eager_up_to(limit):
-                seconds, losses[name] = model_step(model, input_ids, position_ids)
-            if round_:
-                times[name].append(seconds)
-    return {name: statistics.median(t) for name, t in times.items()}, abs(losses["shipped"] - losses["flash"])
+    times, losses = interleaved(variants, lambda: model_step(model, input_ids, position_ids), rounds)
+    return times, abs(losses["shipped"] - losses["flash"])
 
 
 def run(preset="minimind2-small", rounds=7, lengths=LENGTHS, log=print) -> str:

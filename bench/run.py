@@ -397,8 +397,8 @@ def render(args, command, sections, train_results, padding, gen_results, peak, e
         "docs/benchmarks.md --quick` is a ~10 minute pass, `--sweep` adds the CPU speed-settings sweep, `--data "
         "path/to/sft_512.jsonl` uses real MiniMind data, `--repeats 2` reports the best of two runs each.",
         "- One part at a time: `bench/bench_train.py`, `bench/profile_step.py`, `bench/bench_compile.py`, "
-        "`bench/bench_generate.py`, "
-        "`bench/bench_preprocess.py`, `bench/bench_moe.py`, `bench/bench_packed_attention.py` (each has `--help`); `--native-ref PATH` adds MiniMind's own "
+        "`bench/bench_generate.py`, `bench/bench_preprocess.py`, `bench/bench_moe.py`, "
+        "`bench/bench_packed_attention.py` (each has `--help`); `--native-ref PATH` adds MiniMind's own "
         "training code from a checkout as the run `native_ref` (bench/README.md).",
         "- On a GPU the same command trains minimind2-small and minimind-3 under bf16 (`native` uses MiniMind's "
         "autocast), adds `ours_fast_gpu` (packing, flash-attention varlen when `flash_attn` is installed) and reports "

@@ -10,8 +10,9 @@ short samples in bfloat16 or float16 on CPU: there torch's flash kernel, its bac
 model's eager attention (two matmuls and a float32 softmax), so those take the eager path. One layer's forward and
 backward under bf16 autocast on 2 cores (bench/bench_packed_attention.py): the eager path is 1.1-1.5x faster than the
 kernel for 16 samples of 64-384 tokens each and 1.5x for 16 samples of 60-340 tokens (the whole minimind2-small
-step: 1.04-1.14x in two runs); from ~512 tokens the kernel is as fast or faster, and its memory stays linear in the length where
-eager's score matrix is quadratic. Under ``torch.compile`` the per-sample part runs eagerly (``attend_per_sample``).
+step: 1.04-1.14x in two runs); from ~512 tokens the kernel is as fast or faster, and its memory stays linear in the
+length where eager's score matrix is quadratic. Under ``torch.compile`` the per-sample part runs eagerly
+(``attend_per_sample``).
 
 Everything else (padded batches, generation with a cache or a padding mask) goes to transformers' ``"sdpa"``
 unchanged, so a model loaded with ``attn_implementation="sdpa_packed"`` behaves as ``"sdpa"`` outside packed
@@ -50,23 +51,26 @@ def sequence_bounds(position_ids: torch.Tensor) -> list[list[int]] | None:
     return [[0, *(row.diff() != 0).nonzero().flatten().add(1).tolist(), row.shape[0]] for row in indices]
 
 
-def takes_eager_path(query: torch.Tensor) -> bool:
-    """Whether samples up to ``EAGER_MAX_LENGTH`` tokens take the eager path: bfloat16 or float16 on CPU, the dtype
-    being autocast's where it is on (rope leaves query and key in float32 there)."""
+def eager_bias(query: torch.Tensor, bounds: list[list[int]]) -> torch.Tensor | None:
+    """transformers' additive causal mask, (1, 1, n, n) for the longest sample that takes the eager path (a sample
+    slices its top-left corner), or None when none does. Samples up to ``EAGER_MAX_LENGTH`` tokens take it in
+    bfloat16 or float16 on CPU, the dtype being autocast's where it is on (rope leaves query and key in float32)."""
     device = query.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
-    return device == "cpu" and dtype in (torch.bfloat16, torch.float16)
+    if device != "cpu" or dtype not in (torch.bfloat16, torch.float16):
+        return None
+    lengths = [end - start for row in bounds for start, end in zip(row[:-1], row[1:], strict=True)]
+    longest = max((n for n in lengths if n <= EAGER_MAX_LENGTH), default=0)
+    return eager_mask(1, longest, longest, dtype=dtype, device=query.device) if longest else None
 
 
-def sample_attention(module, query, key, value, eager: bool, dropout: float, scaling: float | None) -> torch.Tensor:
+def sample_attention(module, query, key, value, bias, dropout: float, scaling: float | None) -> torch.Tensor:
     """Causal attention over one packed sample, (1, heads, length, head_dim) in, (1, length, heads, head_dim) out:
-    the model's eager attention with transformers' causal mask if ``eager`` and the sample is short, else torch's SDPA
-    kernel."""
+    the model's eager attention where ``bias`` covers the sample, else torch's SDPA kernel."""
     length = query.shape[2]
-    if eager and length <= EAGER_MAX_LENGTH:
-        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else query.dtype
-        mask = eager_mask(1, length, length, dtype=dtype, device=query.device)
+    if bias is not None and length <= bias.shape[-1]:
         scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+        mask = bias[..., :length, :length]
         return eager_attention_forward(module, query, key, value, mask, scaling=scaling, dropout=dropout)[0]
     gqa = getattr(module, "num_key_value_groups", 1) > 1
     out = F.scaled_dot_product_attention(
@@ -95,7 +99,7 @@ def attend_per_sample(module, query, key, value, dropout: float, scaling: float 
         return sdpa_attention_forward(module, query, key, value, None, dropout, scaling, **kwargs)
     if len(bounds) == 1:
         bounds = bounds * query.shape[0]
-    eager, rows = takes_eager_path(query), []
+    bias, rows = eager_bias(query, bounds), []
     for b, row_bounds in enumerate(bounds):
         samples = [
             sample_attention(
@@ -103,7 +107,7 @@ def attend_per_sample(module, query, key, value, dropout: float, scaling: float 
                 query[b : b + 1, :, start:end],
                 key[b : b + 1, :, start:end],
                 value[b : b + 1, :, start:end],
-                eager,
+                bias,
                 dropout,
                 scaling,
             )

@@ -87,18 +87,20 @@ def test_torch_compile_trains_on_batches_packed_differently(tiny_config):
     model = _model(tiny_config, PACKED_SDPA).train()
     torch.compiler.reset()
     compiled = torch.compile(model)
-    for step, lengths in enumerate(([30, 50, 20], [31, 45, 27, 9], [12, 70, 33], [40, 41, 42, 43, 44, 6])):
-        # step 0 compiles for static shapes, step 1 for dynamic ones; later batches must reuse those graphs
-        torch.compiler.set_stance("fail_on_recompile" if step >= 2 else "default")
-        input_ids = torch.randint(10, 6000, (1, sum(lengths)))
-        position_ids = torch.cat([torch.arange(n) for n in lengths])[None]
-        losses = []
-        for m in (model, compiled):
-            with torch.autocast("cpu", torch.bfloat16):
-                losses.append(m(input_ids=input_ids, position_ids=position_ids, labels=input_ids).loss)
-            losses[-1].backward()
-        torch.testing.assert_close(losses[1], losses[0], rtol=1e-3, atol=1e-3)
-    torch.compiler.set_stance("default")
+    try:
+        for step, lengths in enumerate(([30, 50, 20], [31, 45, 27, 9], [12, 70, 33], [40, 41, 42, 43, 44, 6])):
+            # step 0 compiles for static shapes, step 1 for dynamic ones; later batches must reuse those graphs
+            torch.compiler.set_stance("fail_on_recompile" if step >= 2 else "default")
+            input_ids = torch.randint(10, 6000, (1, sum(lengths)))
+            position_ids = torch.cat([torch.arange(n) for n in lengths])[None]
+            losses = []
+            for m in (model, compiled):
+                with torch.autocast("cpu", torch.bfloat16):
+                    losses.append(m(input_ids=input_ids, position_ids=position_ids, labels=input_ids).loss)
+                losses[-1].backward()
+            torch.testing.assert_close(losses[1], losses[0], rtol=1e-3, atol=1e-3)
+    finally:
+        torch.compiler.set_stance("default")  # a failure must not leave later tests failing on every recompile
 
 
 def test_generation_is_unchanged(tiny_config):
