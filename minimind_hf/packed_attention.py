@@ -11,8 +11,10 @@ model's eager attention (two matmuls and a float32 softmax), so those take the e
 backward under bf16 autocast on 2 cores (bench/bench_packed_attention.py): the eager path is 1.1-1.5x faster than the
 kernel for 16 samples of 64-384 tokens each and 1.5x for 16 samples of 60-340 tokens (the whole minimind2-small
 step: 1.04-1.14x in two runs); from ~512 tokens the kernel is as fast or faster, and its memory stays linear in the
-length where eager's score matrix is quadratic. Under ``torch.compile`` the per-sample part runs eagerly
-(``attend_per_sample``).
+length where eager's score matrix is quadratic. Under autocast, query, key and value are cast once per layer call,
+not by each sample's matmuls, and the row is cut with ``split``, whose backward is one concatenation (a slice's
+backward fills a zero tensor the size of the whole row, per sample). Under ``torch.compile`` the per-sample part
+runs eagerly (``attend_per_sample``).
 
 Everything else (padded batches, generation with a cache or a padding mask) goes to transformers' ``"sdpa"``
 unchanged, so a model loaded with ``attn_implementation="sdpa_packed"`` behaves as ``"sdpa"`` outside packed
@@ -41,27 +43,34 @@ def packed_sdpa_mask(batch_size, q_length, kv_length, q_offset=0, kv_offset=0, a
     return sdpa_mask(batch_size, q_length, kv_length, q_offset, kv_offset, attention_mask=attention_mask, **kwargs)
 
 
-def sequence_bounds(position_ids: torch.Tensor) -> list[list[int]] | None:
-    """Per row of ``position_ids`` (batch, seq): 0, where every further packed sample starts, and the row's end; None
-    when no row holds more than one sample. Samples are told apart as transformers' SDPA mask tells them
+def sample_lengths(position_ids: torch.Tensor) -> list[list[int]] | None:
+    """Per row of ``position_ids`` (batch, seq): the lengths of its packed samples, in order; None when no row holds
+    more than one sample. Samples are told apart as transformers' SDPA mask tells them
     (`find_packed_sequence_indices`: a new sample wherever the position does not go up by one)."""
     indices = find_packed_sequence_indices(position_ids)
     if indices is None:
         return None
-    return [[0, *(row.diff() != 0).nonzero().flatten().add(1).tolist(), row.shape[0]] for row in indices]
+    return [row.unique_consecutive(return_counts=True)[1].tolist() for row in indices]
 
 
-def eager_bias(query: torch.Tensor, bounds: list[list[int]]) -> torch.Tensor | None:
-    """transformers' additive causal mask, (1, 1, n, n) for the longest sample that takes the eager path (a sample
-    slices its top-left corner), or None when none does. Samples up to ``EAGER_MAX_LENGTH`` tokens take it in
-    bfloat16 or float16 on CPU, the dtype being autocast's where it is on (rope leaves query and key in float32)."""
-    device = query.device.type
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
-    if device != "cpu" or dtype not in (torch.bfloat16, torch.float16):
+def eager_bias(query: torch.Tensor, lengths: list[int]) -> torch.Tensor | None:
+    """transformers' additive causal mask, (1, 1, n, n) for the longest of the samples' ``lengths`` that takes the
+    eager path (a sample slices its top-left corner), or None when none does. Samples up to ``EAGER_MAX_LENGTH``
+    tokens take it in bfloat16 or float16 on CPU."""
+    if query.device.type != "cpu" or query.dtype not in (torch.bfloat16, torch.float16):
         return None
-    lengths = [end - start for row in bounds for start, end in zip(row[:-1], row[1:], strict=True)]
     longest = max((n for n in lengths if n <= EAGER_MAX_LENGTH), default=0)
-    return eager_mask(1, longest, longest, dtype=dtype, device=query.device) if longest else None
+    return eager_mask(1, longest, longest, dtype=query.dtype, device=query.device) if longest else None
+
+
+def autocast_once(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors in autocast's dtype where it is on, cast once for the whole batch rather than by every sample's
+    matmuls (rope leaves query and key in float32 under autocast: its cos and sin are float32)."""
+    device = tensors[0].device.type
+    if not torch.is_autocast_enabled(device):
+        return tensors
+    dtype = torch.get_autocast_dtype(device)
+    return tuple(tensor.to(dtype) for tensor in tensors)
 
 
 def sample_attention(module, query, key, value, bias, dropout: float, scaling: float | None) -> torch.Tensor:
@@ -94,26 +103,18 @@ def packed_sdpa_attention_forward(
 def attend_per_sample(module, query, key, value, dropout: float, scaling: float | None, **kwargs):
     """Causal attention over each sample that ``kwargs["position_ids"]`` marks in each row. Under ``torch.compile``
     it runs eagerly, the layers around it compiled: compiled, every batch's other sample lengths would recompile it."""
-    bounds = sequence_bounds(kwargs["position_ids"])
-    if bounds is None:  # one sample per row: one causal call over the whole batch
+    lengths = sample_lengths(kwargs["position_ids"])
+    if lengths is None:  # one sample per row: one causal call over the whole batch
         return sdpa_attention_forward(module, query, key, value, None, dropout, scaling, **kwargs)
-    if len(bounds) == 1:
-        bounds = bounds * query.shape[0]
-    bias, rows = eager_bias(query, bounds), []
-    for b, row_bounds in enumerate(bounds):
-        samples = [
-            sample_attention(
-                module,
-                query[b : b + 1, :, start:end],
-                key[b : b + 1, :, start:end],
-                value[b : b + 1, :, start:end],
-                bias,
-                dropout,
-                scaling,
-            )
-            for start, end in zip(row_bounds[:-1], row_bounds[1:], strict=True)
-        ]
-        rows.append(torch.cat(samples, dim=1))
+    if len(lengths) == 1:
+        lengths = lengths * query.shape[0]
+    query, key, value = autocast_once(query, key, value)
+    bias = eager_bias(query, [n for row in lengths for n in row])
+    # split, not slices: a split's backward is one concatenation, each slice's a zero tensor the size of the batch
+    rows = []
+    for row_lengths, *row in zip(lengths, query.split(1), key.split(1), value.split(1), strict=True):
+        samples = zip(*(tensor.split(row_lengths, dim=2) for tensor in row), strict=True)
+        rows.append(torch.cat([sample_attention(module, *qkv, bias, dropout, scaling) for qkv in samples], dim=1))
     return torch.cat(rows), None
 
 

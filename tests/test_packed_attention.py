@@ -8,9 +8,9 @@ import torch
 from transformers import AutoModelForCausalLM
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from minimind_hf import PACKED_SDPA, MiniMindForCausalLM
+from minimind_hf import PACKED_SDPA, MiniMindForCausalLM, packed_attention
 from minimind_hf.arguments import parse_args
-from minimind_hf.packed_attention import EAGER_MAX_LENGTH, packed_sdpa_attention_forward, sequence_bounds
+from minimind_hf.packed_attention import EAGER_MAX_LENGTH, packed_sdpa_attention_forward, sample_lengths
 from minimind_hf.recipe_utils import load_model, load_tokenizer
 
 
@@ -20,11 +20,11 @@ def _model(config, attn_implementation):
     return model.float().eval()
 
 
-def test_sequence_bounds_follow_transformers_packing_detection():
-    assert sequence_bounds(torch.arange(6)[None]) is None  # one sample: no split
-    assert sequence_bounds(torch.tensor([[0, 1, 2, 0, 1, 0]])) == [[0, 3, 5, 6]]
-    # Two packed rows (TRL's bfd packing): bounds per row; a restart at any position, not only 0, starts a sample.
-    assert sequence_bounds(torch.tensor([[0, 1, 0, 1, 2], [0, 1, 2, 3, 7]])) == [[0, 2, 5], [0, 4, 5]]
+def test_sample_lengths_follow_transformers_packing_detection():
+    assert sample_lengths(torch.arange(6)[None]) is None  # one sample: no split
+    assert sample_lengths(torch.tensor([[0, 1, 2, 0, 1, 0]])) == [[3, 2, 1]]
+    # Two packed rows (TRL's bfd packing): lengths per row; a restart at any position, not only 0, starts a sample.
+    assert sample_lengths(torch.tensor([[0, 1, 0, 1, 2], [0, 1, 2, 3, 7]])) == [[2, 3], [4, 1]]
 
 
 def test_packed_rows_match_each_sample_alone(tiny_config):
@@ -51,10 +51,17 @@ def test_packed_rows_match_each_sample_alone(tiny_config):
 
 
 @pytest.mark.parametrize("autocast", [False, True], ids=["bf16-tensors", "bf16-autocast"])
-def test_half_precision_cpu_paths_agree_with_the_block_diagonal_mask(tiny_config, autocast):
+def test_half_precision_cpu_paths_agree_with_the_block_diagonal_mask(tiny_config, autocast, monkeypatch):
     """In bfloat16 on CPU (bf16 tensors, or Trainer's bf16 autocast, where rope hands over float32 query and key),
     short samples take the eager path and longer ones torch's flash kernel: outputs and gradients of a packed row
     holding both stay within bfloat16 rounding of transformers' block-diagonal SDPA in float32."""
+    eager_lengths, eager = [], packed_attention.eager_attention_forward
+
+    def eager_spy(module, query, *args, **kwargs):
+        eager_lengths.append(query.shape[2])
+        return eager(module, query, *args, **kwargs)
+
+    monkeypatch.setattr(packed_attention, "eager_attention_forward", eager_spy)
     module = _model(tiny_config, PACKED_SDPA).model.layers[0].self_attn
     lengths = [3, 40, EAGER_MAX_LENGTH, EAGER_MAX_LENGTH + 17]
     total = sum(lengths)
@@ -78,6 +85,7 @@ def test_half_precision_cpu_paths_agree_with_the_block_diagonal_mask(tiny_config
 
     for half, full in zip(run(True), run(False), strict=True):
         torch.testing.assert_close(half, full, rtol=0.02, atol=0.02)
+    assert eager_lengths == lengths[:3]
 
 
 def test_torch_compile_trains_on_batches_packed_differently(tiny_config):
