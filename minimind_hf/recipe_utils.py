@@ -16,6 +16,7 @@ from .callbacks import LossProgressCallback, SFTMetricsCallback
 from .chat import generate_answers
 from .checkpoints import RunShape, reached_the_end, resolve_resume_checkpoint
 from .configuration_minimind import MiniMindConfig
+from .cpu_memory import keep_freed_memory
 from .disk_space import disk_full_reported
 from .errors import CheckpointError, UserError
 from .generation import configure_generation
@@ -160,7 +161,10 @@ def load_datasets(load, tokenizer, data_args, training_args):
 def build_trainer(model, training_args, tokenizer, collator, train_dataset, eval_dataset) -> Trainer:
     """`transformers.Trainer` with `SFTMetricsCallback` ahead of the reporting callbacks, so TensorBoard / W&B receive
     its throughput and aux-loss numbers, `TrainingGuard` (divergence stops the run) and `RunShape` (the batch shape in
-    every checkpoint) and `GracefulShutdown` (SIGTERM checkpoints the current step and exits)."""
+    every checkpoint) and `GracefulShutdown` (SIGTERM checkpoints the current step and exits). On CPU, glibc's malloc
+    keeps freed memory for the next step (`cpu_keep_freed_memory`)."""
+    if training_args.use_cpu and training_args.cpu_keep_freed_memory and keep_freed_memory():
+        logger.info("CPU training: freed memory stays mapped for the next step (cpu_keep_freed_memory)")
     trainer = Trainer(
         model=model,
         args=training_args,

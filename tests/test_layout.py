@@ -17,6 +17,7 @@ LAYERS = {
         "guards",
         "shutdown",
         "disk_space",
+        "cpu_memory",
         "arguments",
         "callbacks",
         "model_card",
