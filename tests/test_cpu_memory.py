@@ -1,5 +1,5 @@
 """`keep_freed_memory` (minimind_hf.cpu_memory): after it, a step's large tensors reuse memory the last step freed
-instead of page-faulting fresh pages in, which is what makes it worth ~1.2x a CPU training step."""
+instead of page-faulting fresh pages in, which is what makes a CPU training step faster."""
 
 import platform
 import subprocess
