@@ -4,8 +4,7 @@ Every training step allocates and frees the same large tensors: activations, the
 glibc's malloc serves a block above its mmap threshold (128 KiB at start, raised by use to at most 32 MiB) with
 freshly mapped pages and unmaps it when it is freed, and it returns the free top of its heap to the OS beyond its
 trim threshold. So each step touches its large tensors' pages for the first time again, one page fault per 4 KiB
-(docs/benchmarks.md: 1.07x configs/sft.yaml's step on 2 cores; 1.15-1.27x a bare minimind2-small forward and
-backward). `keep_freed_memory` sets glibc's own knobs
+(docs/benchmarks.md: 1.07x configs/sft.yaml's step on 2 cores). `keep_freed_memory` sets glibc's own knobs
 (`mallopt`, as the ``MALLOC_MMAP_MAX_`` / ``MALLOC_TRIM_THRESHOLD_`` environment variables would before start): no
 mmap for single blocks and no trimming, so freed memory stays mapped and the next step reuses it. The process's
 resident memory then stays at its largest step's peak instead of falling between steps. jemalloc and tcmalloc, which
